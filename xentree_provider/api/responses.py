@@ -1,0 +1,72 @@
+"""Turning an HTTP response (status, headers, body bytes) into decoded JSON or the right error.
+
+Shared by the sync and the async transport, so both read bodies and errors the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from xentree_provider.api.errors import error_from_response, unexpected_body_error
+from xentree_provider.api.retry import parse_retry_after
+
+__all__ = ["decode_response"]
+
+
+def decode_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    method: str,
+    path: str,
+) -> Any:
+    """Return the decoded JSON body of a success, None for an empty one; raise a XentreeError otherwise.
+
+    ``headers`` must look names up case-insensitively (requests' and httpx's header maps do).
+    """
+    content_type = headers.get("content-type")
+    request_id = headers.get("x-request-id")
+    if status >= 400:
+        raise error_from_response(
+            status,
+            body,
+            content_type=content_type,
+            request_id=request_id,
+            method=method,
+            path=path,
+            retry_after=parse_retry_after(headers.get("retry-after")),
+        )
+    if status == 204 or not body.strip():
+        return None
+    if content_type is not None and "json" not in content_type.lower():
+        hint = (
+            "; is the connection host the API base URL (e.g. https://my.xentree.com), not a web page?"
+            if "html" in content_type.lower()
+            else ""
+        )
+        raise unexpected_body_error(
+            f"Xentree API returned {content_type} where JSON was expected{hint}",
+            status=status,
+            content_type=content_type,
+            body=body,
+            request_id=request_id,
+            method=method,
+            path=path,
+        )
+    try:
+        return json.loads(body)
+    except ValueError:
+        error = unexpected_body_error(
+            "Xentree API returned malformed or truncated JSON",
+            status=status,
+            content_type=content_type,
+            body=body,
+            request_id=request_id,
+            method=method,
+            path=path,
+        )
+        error.retryable_body = True
+        raise error from None

@@ -1,0 +1,51 @@
+"""Parsing and formatting of the API's ISO-8601 timestamps and dates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+__all__ = ["day_param", "format_date", "format_timestamp", "parse_timestamp"]
+
+
+def parse_timestamp(value: str | datetime) -> datetime:
+    """Parse an API timestamp (``Z`` or ``+00:00`` suffix, optional fractional seconds) to aware UTC.
+
+    A timestamp without an offset is taken as UTC, as the contract says all timestamps are UTC.
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                f"not an ISO-8601 timestamp: {value!r} (expected e.g. 2026-04-16T10:00:03Z)"
+            ) from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Format an aware datetime the way the API does: UTC with a ``Z`` suffix."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: give a timezone (UTC)")
+    text = value.astimezone(timezone.utc).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def format_date(value: date | datetime) -> str:
+    """Format a date as ``YYYY-MM-DD`` (a datetime is first converted to its UTC day)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give a timezone (UTC)")
+        value = value.astimezone(timezone.utc).date()
+    return value.isoformat()
+
+
+def day_param(value: date | datetime | str | None) -> str | None:
+    """A query-parameter day: strings pass through, dates and aware datetimes become ``YYYY-MM-DD``."""
+    return value if isinstance(value, str) or value is None else format_date(value)

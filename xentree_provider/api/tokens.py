@@ -1,0 +1,260 @@
+"""Bearer-token state: expiry from the JWT, refresh ahead of time, rotation, re-login.
+
+The decisions are pure (:class:`TokenState`); :class:`TokenManager` (threads) and
+:class:`AsyncTokenManager` (one event loop) apply them with a lock so that an expiry causes exactly one
+refresh however many callers notice it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from xentree_provider.api.errors import XentreeAuthError, XentreePermissionError, XentreeResponseError
+
+__all__ = [
+    "AsyncTokenManager",
+    "TokenAction",
+    "TokenManager",
+    "TokenState",
+    "jwt_expiry",
+    "parse_token_response",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REFRESH_LEAD = 60.0
+SecretSink = Callable[[str], None]
+
+
+def jwt_expiry(token: str) -> tuple[float | None, float | None]:
+    """Return ``(exp, iat)`` from a JWT's payload, without checking its signature; None when absent."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None, None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, UnicodeError):
+        return None, None
+    if not isinstance(claims, Mapping):
+        return None, None
+    exp, iat = claims.get("exp"), claims.get("iat")
+    return (
+        float(exp) if isinstance(exp, (int, float)) else None,
+        float(iat) if isinstance(iat, (int, float)) else None,
+    )
+
+
+class TokenAction(str, Enum):
+    """What a caller must do before using the token."""
+
+    USE = "use"
+    REFRESH = "refresh"
+    LOGIN = "login"
+
+
+@dataclass(frozen=True)
+class TokenState:
+    """One access token with what we know of its lifetime, and the newest refresh token."""
+
+    access_token: str
+    refresh_token: str | None
+    received_at: float
+    expires_at: float | None
+    stale: bool = False
+
+    @property
+    def lifetime(self) -> float | None:
+        """Seconds between receipt and expiry, when the expiry is known."""
+        if self.expires_at is None:
+            return None
+        return max(self.expires_at - self.received_at, 0.0)
+
+    def refresh_at(self, lead: float) -> float | None:
+        """When to refresh: ``lead`` seconds before expiry, but never earlier than half the lifetime."""
+        if self.expires_at is None:
+            return None
+        lifetime = self.lifetime or 0.0
+        return self.expires_at - min(lead, lifetime / 2)
+
+    def action(self, now: float, lead: float) -> TokenAction:
+        """Decide whether this token can be used at ``now``, or must be refreshed or replaced."""
+        due = self.refresh_at(lead)
+        if not self.stale and (due is None or now < due):
+            return TokenAction.USE
+        return TokenAction.REFRESH if self.refresh_token else TokenAction.LOGIN
+
+
+def parse_token_response(
+    payload: Any, *, now: float, previous_refresh_token: str | None = None
+) -> TokenState:
+    """Build a :class:`TokenState` from a ``TokenResponse``; keep the old refresh token if none came."""
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("access_token"), str):
+        keys = sorted(payload) if isinstance(payload, Mapping) else type(payload).__name__
+        raise XentreeResponseError(f"token response has no access_token (got {keys})")
+    access = str(payload["access_token"])
+    refresh = payload.get("refresh_token")
+    exp, _iat = jwt_expiry(access)
+    if exp is None and isinstance(payload.get("expires_in"), (int, float)):
+        exp = now + float(payload["expires_in"])
+    return TokenState(
+        access_token=access,
+        refresh_token=str(refresh) if isinstance(refresh, str) and refresh else previous_refresh_token,
+        received_at=now,
+        expires_at=exp,
+    )
+
+
+class _TokenManagerBase:
+    def __init__(self, *, refresh_lead: float, on_secret: SecretSink | None, clock: Callable[[], float]):
+        if refresh_lead < 0:
+            raise ValueError(f"token refresh lead must not be negative, got {refresh_lead}")
+        self.refresh_lead = refresh_lead
+        self._on_secret = on_secret
+        self._clock = clock
+        self._state: TokenState | None = None
+        self.logins = 0
+        self.refreshes = 0
+
+    @property
+    def state(self) -> TokenState | None:
+        """The current token state (None before the first login)."""
+        return self._state
+
+    def _current_if_usable(self) -> str | None:
+        state = self._state
+        if state is not None and state.action(self._clock(), self.refresh_lead) is TokenAction.USE:
+            return state.access_token
+        return None
+
+    def _accept(self, payload: Any, previous_refresh: str | None) -> str:
+        state = parse_token_response(payload, now=self._clock(), previous_refresh_token=previous_refresh)
+        if self._on_secret is not None:
+            self._on_secret(state.access_token)
+            if state.refresh_token:
+                self._on_secret(state.refresh_token)
+        self._state = state
+        return state.access_token
+
+    def _mark_stale(self, used_token: str) -> None:
+        state = self._state
+        if state is not None and state.access_token == used_token and not state.stale:
+            self._state = TokenState(
+                state.access_token, state.refresh_token, state.received_at, state.expires_at, stale=True
+            )
+
+    def forget(self) -> None:
+        """Drop all tokens (after logout)."""
+        self._state = None
+
+
+def _refresh_rejected(error: Exception) -> bool:
+    return isinstance(error, (XentreeAuthError, XentreePermissionError))
+
+
+class TokenManager(_TokenManagerBase):
+    """Thread-safe holder of the bearer token of one hook.
+
+    :param login: performs the login request and returns the token response payload.
+    :param refresh: performs the refresh request with the given refresh token and returns the payload.
+    :param refresh_lead: seconds before expiry to refresh (capped at half the token's lifetime).
+    :param on_secret: called with every new access and refresh token (to mask it in logs).
+    """
+
+    def __init__(
+        self,
+        login: Callable[[], Any],
+        refresh: Callable[[str], Any],
+        *,
+        refresh_lead: float = DEFAULT_REFRESH_LEAD,
+        on_secret: SecretSink | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(refresh_lead=refresh_lead, on_secret=on_secret, clock=clock)
+        self._login = login
+        self._refresh = refresh
+        self._lock = threading.Lock()
+
+    def access_token(self) -> str:
+        """Return a usable access token, logging in or refreshing first when needed."""
+        token = self._current_if_usable()
+        if token is not None:
+            return token
+        with self._lock:
+            token = self._current_if_usable()
+            if token is not None:
+                return token
+            state = self._state
+            if state is not None and state.refresh_token:
+                try:
+                    payload = self._refresh(state.refresh_token)
+                    self.refreshes += 1
+                    return self._accept(payload, state.refresh_token)
+                except Exception as error:
+                    if not _refresh_rejected(error):
+                        raise
+                    log.warning("Token refresh was rejected (%s); logging in again", error)
+            payload = self._login()
+            self.logins += 1
+            return self._accept(payload, None)
+
+    def invalidate(self, used_token: str) -> None:
+        """Mark ``used_token`` as no longer valid (it got a 401); a no-op if it was already replaced."""
+        with self._lock:
+            self._mark_stale(used_token)
+
+
+class AsyncTokenManager(_TokenManagerBase):
+    """The asyncio twin of :class:`TokenManager`, for triggers sharing one event loop."""
+
+    def __init__(
+        self,
+        login: Callable[[], Awaitable[Any]],
+        refresh: Callable[[str], Awaitable[Any]],
+        *,
+        refresh_lead: float = DEFAULT_REFRESH_LEAD,
+        on_secret: SecretSink | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(refresh_lead=refresh_lead, on_secret=on_secret, clock=clock)
+        self._login = login
+        self._refresh = refresh
+        self._lock: asyncio.Lock | None = None
+
+    async def access_token(self) -> str:
+        """Return a usable access token, logging in or refreshing first when needed."""
+        token = self._current_if_usable()
+        if token is not None:
+            return token
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            token = self._current_if_usable()
+            if token is not None:
+                return token
+            state = self._state
+            if state is not None and state.refresh_token:
+                try:
+                    payload = await self._refresh(state.refresh_token)
+                    self.refreshes += 1
+                    return self._accept(payload, state.refresh_token)
+                except Exception as error:
+                    if not _refresh_rejected(error):
+                        raise
+                    log.warning("Token refresh was rejected (%s); logging in again", error)
+            payload = await self._login()
+            self.logins += 1
+            return self._accept(payload, None)
+
+    def invalidate(self, used_token: str) -> None:
+        """Mark ``used_token`` as no longer valid (it got a 401); a no-op if it was already replaced."""
+        self._mark_stale(used_token)

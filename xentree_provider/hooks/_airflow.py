@@ -1,0 +1,55 @@
+"""The few Airflow services the hooks use: secret masking and version facts for the User-Agent."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+
+import requests
+
+import xentree_provider
+
+__all__ = ["amask_secret_soon", "mask_secret", "user_agent"]
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def mask_secret(secret: str) -> None:
+    """Register ``secret`` with Airflow's secrets masker so it is redacted from logs."""
+    if not secret:
+        return
+    from airflow.sdk.log import mask_secret as airflow_mask_secret
+
+    airflow_mask_secret(secret)
+
+
+def amask_secret_soon(secret: str) -> None:
+    """Mask ``secret`` from inside an event loop without blocking it (triggers).
+
+    The local masker is updated at once; telling the supervisor process happens on the loop.
+    """
+    if not secret:
+        return
+    from airflow.sdk.log import amask_secret
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        mask_secret(secret)
+        return
+    task = loop.create_task(amask_secret(secret))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+@cache
+def user_agent() -> str:
+    """``airflow-provider-xentree/<v> apache-airflow/<v> python-requests/<v>``."""
+    try:
+        from airflow import __version__ as airflow_version
+    except ImportError:  # pragma: no cover - Airflow is a dependency
+        airflow_version = "unknown"
+    return (
+        f"airflow-provider-xentree/{xentree_provider.__version__} apache-airflow/{airflow_version} "
+        f"python-requests/{requests.__version__}"
+    )

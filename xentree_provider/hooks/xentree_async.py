@@ -1,0 +1,114 @@
+"""XentreeAsyncHook: the async twin of XentreeHook, for triggers running in the triggerer's event loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import date
+from typing import Any, cast
+
+from airflow.sdk import BaseHook
+
+from xentree_provider.api.async_transport import AsyncTransport
+from xentree_provider.api.pagination import DEFAULT_PAGE_SIZE
+from xentree_provider.api.records import MemberProgress, Transcript, XELDashboard, XELModule
+from xentree_provider.api.routes import ROUTES
+from xentree_provider.api.settings import ClientSettings
+from xentree_provider.api.timestamps import day_param
+from xentree_provider.hooks._airflow import amask_secret_soon, user_agent
+
+__all__ = ["XentreeAsyncHook"]
+
+
+class XentreeAsyncHook(BaseHook):
+    """Async client for one Xentree connection: same settings, auth, retry policy and errors as the
+    sync :class:`~xentree_provider.hooks.xentree.XentreeHook`.
+
+    The connection is fetched asynchronously on first use and one pooled ``httpx.AsyncClient`` serves
+    every call. Call :meth:`aclose` when done.
+
+    :param xentree_conn_id: the Airflow connection id (connection type ``xentree``).
+    :param hook_overrides: the same keyword overrides ``XentreeHook`` accepts (timeout, max_retries, ...).
+    """
+
+    conn_name_attr = "xentree_conn_id"
+    default_conn_name = "xentree_default"
+    conn_type = "xentree"
+    hook_name = "Xentree (async)"
+
+    def __init__(self, xentree_conn_id: str = default_conn_name, **hook_overrides: Any) -> None:
+        super().__init__()
+        self.xentree_conn_id = xentree_conn_id
+        self._overrides = hook_overrides
+        self._transport: AsyncTransport | None = None
+
+    async def transport(self) -> AsyncTransport:
+        """The async transport, built on first use from the connection (fetched asynchronously)."""
+        if self._transport is None:
+            conn = await self.aget_connection(self.xentree_conn_id)
+            extra = conn.extra_dejson
+            for secret in (extra.get("api_key"), conn.password):
+                if secret:
+                    amask_secret_soon(str(secret))
+            settings = ClientSettings.from_connection(
+                host=conn.host,
+                login=conn.login,
+                password=conn.password,
+                extra=extra,
+                port=conn.port,
+                conn_id=self.xentree_conn_id,
+                overrides=self._overrides,
+            )
+            self._transport = AsyncTransport(
+                settings, user_agent=user_agent(), on_secret=amask_secret_soon, logger=self.log
+            )
+        return self._transport
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
+
+    async def call(self, route_name: str, **kwargs: Any) -> Any:
+        """Call the route named ``route_name`` (see :mod:`xentree_provider.api.routes`)."""
+        return await (await self.transport()).call(ROUTES[route_name], **kwargs)
+
+    async def iter_list(
+        self, route_name: str, *, page_size: int = DEFAULT_PAGE_SIZE, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Yield every record of the list route named ``route_name``, page by page."""
+        transport = await self.transport()
+        async for record in transport.iter_list(ROUTES[route_name], page_size=page_size, **kwargs):
+            yield record
+
+    def iter_transcripts(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> AsyncIterator[Transcript]:
+        """Every transcript, newest first, without turns."""
+        return self.iter_list("list_transcripts", page_size=page_size)
+
+    async def get_dashboard(self) -> XELDashboard:
+        """The caller's XEL dashboard."""
+        return cast(XELDashboard, await self.call("get_xel_dashboard"))
+
+    async def get_module(self, module_id: str) -> XELModule:
+        """One XEL module with the caller's progress."""
+        return cast(XELModule, await self.call("get_xel_module", path_params={"module_id": module_id}))
+
+    async def iter_member_progress(
+        self,
+        org_id: str | None = None,
+        *,
+        start_date: date | str | None = None,
+        end_date: date | str | None = None,
+        team_id: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[MemberProgress]:
+        """The organization's progress directory (UTC days, both ends inclusive)."""
+        transport = await self.transport()
+        params: Mapping[str, Any] = {
+            "org_id": transport.settings.organization(org_id, self.xentree_conn_id),
+            "start_date": day_param(start_date),
+            "end_date": day_param(end_date),
+            "team_id": team_id,
+        }
+        async for record in self.iter_list("list_member_progress", page_size=page_size, params=params):
+            yield record
