@@ -1,0 +1,1 @@
+"""Operators of the Xentree provider, one module per area."""

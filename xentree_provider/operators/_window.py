@@ -1,0 +1,74 @@
+"""The time window a task works on: the run's data interval, or explicit ``start`` / ``end``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pendulum
+
+from xentree_provider.api.errors import XentreeConfigError
+
+__all__ = ["parse_instant", "resolve_window", "window_days"]
+
+
+def parse_instant(value: Any, name: str) -> datetime:
+    """Read an ISO date or datetime (string, date or datetime) as an aware UTC datetime.
+
+    A date means its midnight UTC; a datetime without an offset is taken as UTC.
+    """
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str) and value.strip():
+        try:
+            parsed = pendulum.parse(value.strip(), tz="UTC", strict=False)  # type: ignore[assignment]
+        except (ValueError, pendulum.parsing.exceptions.ParserError):
+            raise XentreeConfigError(
+                f"{name}={value!r} is not an ISO date or datetime (e.g. 2026-11-24 or 2026-11-24T06:00:00Z); "
+                "check the value or the template that rendered it"
+            ) from None
+        if not isinstance(parsed, datetime):
+            raise XentreeConfigError(f"{name}={value!r} is a duration or time, not a date or datetime")
+    else:
+        raise XentreeConfigError(f"{name} must be an ISO date or datetime, got {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def resolve_window(
+    context: Mapping[str, Any], start: Any = None, end: Any = None
+) -> tuple[datetime, datetime]:
+    """Return ``(start, end)``, start inclusive and end exclusive, in UTC.
+
+    Explicit ``start`` / ``end`` win; otherwise the run's data interval is used. Manual runs in Airflow 3
+    have no data interval, so they need an explicit window.
+    """
+    given_start = start not in (None, "")
+    given_end = end not in (None, "")
+    interval_start = context.get("data_interval_start")
+    interval_end = context.get("data_interval_end")
+    if (not given_start and interval_start is None) or (not given_end and interval_end is None):
+        raise XentreeConfigError(
+            "this run has no data interval (manual and asset-triggered runs in Airflow 3 have none): "
+            "pass start and end, e.g. start='2026-11-24', end='2026-11-25', or trigger the run with a "
+            "logical date"
+        )
+    window_start = parse_instant(start if given_start else interval_start, "start")
+    window_end = parse_instant(end if given_end else interval_end, "end")
+    if window_start >= window_end:
+        raise XentreeConfigError(
+            f"the window is empty: start {window_start.isoformat()} is not before "
+            f"end {window_end.isoformat()}"
+        )
+    return window_start, window_end
+
+
+def window_days(start: datetime, end: datetime) -> tuple[date, date]:
+    """The UTC days covered by ``[start, end)``: first day and last day, both inclusive."""
+    return start.astimezone(timezone.utc).date(), (end - timedelta(microseconds=1)).astimezone(
+        timezone.utc
+    ).date()
