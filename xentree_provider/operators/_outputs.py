@@ -11,7 +11,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from airflow.sdk import ObjectStoragePath
 
@@ -49,9 +49,9 @@ def atomic_write(
     parent.mkdir(parents=True, exist_ok=True)
     temporary = parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}-{destination.name}"
     try:
-        with temporary.open("wb") as raw:
-            stream: IO[bytes] = (
-                gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) if compress else raw
+        with cast(IO[bytes], temporary.open("wb")) as raw:  # type: ignore[no-untyped-call]
+            stream = cast(
+                IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) if compress else raw
             )
             if binary:
                 yield stream
