@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 import xentree_provider
+from xentree_provider.api.settings import ClientSettings
 
-__all__ = ["amask_secret_soon", "mask_secret", "user_agent"]
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+__all__ = ["amask_secret_soon", "mask_secret", "settings_from_connection", "user_agent"]
 
 _pending: set[asyncio.Task[None]] = set()
 
@@ -52,4 +58,23 @@ def user_agent() -> str:
     return (
         f"airflow-provider-xentree/{xentree_provider.__version__} apache-airflow/{airflow_version} "
         f"python-requests/{requests.__version__}"
+    )
+
+
+def settings_from_connection(
+    conn: Connection, overrides: Mapping[str, Any], mask: Callable[[str], None]
+) -> ClientSettings:
+    """Validated client settings from an Airflow connection; its secrets are masked first."""
+    extra = conn.extra_dejson
+    for secret in (extra.get("api_key"), conn.password):
+        if secret:
+            mask(str(secret))
+    return ClientSettings.from_connection(
+        host=conn.host,
+        login=conn.login,
+        password=conn.password,
+        extra=extra,
+        port=conn.port,
+        conn_id=conn.conn_id,
+        overrides=overrides,
     )

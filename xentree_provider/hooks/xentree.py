@@ -41,7 +41,7 @@ from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.timestamps import day_param, format_timestamp
 from xentree_provider.api.transport import Transport, adhoc_route
 from xentree_provider.hooks import connection_form
-from xentree_provider.hooks._airflow import mask_secret, user_agent
+from xentree_provider.hooks._airflow import mask_secret, settings_from_connection, user_agent
 
 __all__ = ["XentreeHook"]
 
@@ -107,21 +107,8 @@ class XentreeHook(BaseHook):
     @cached_property
     def settings(self) -> ClientSettings:
         """Validated settings from the connection (read once) and the constructor's overrides."""
-        conn = self.get_connection(self.xentree_conn_id)
-        extra = conn.extra_dejson
-        for key in ("api_key",):
-            if extra.get(key):
-                mask_secret(str(extra[key]))
-        if conn.password:
-            mask_secret(conn.password)
-        return ClientSettings.from_connection(
-            host=conn.host,
-            login=conn.login,
-            password=conn.password,
-            extra=extra,
-            port=conn.port,
-            conn_id=self.xentree_conn_id,
-            overrides=self._overrides,
+        return settings_from_connection(
+            self.get_connection(self.xentree_conn_id), self._overrides, mask_secret
         )
 
     @cached_property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from typing import Any, cast
@@ -12,9 +13,8 @@ from xentree_provider.api.async_transport import AsyncTransport
 from xentree_provider.api.pagination import DEFAULT_PAGE_SIZE
 from xentree_provider.api.records import MemberProgress, Transcript, XELDashboard, XELModule
 from xentree_provider.api.routes import ROUTES
-from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.timestamps import day_param
-from xentree_provider.hooks._airflow import amask_secret_soon, user_agent
+from xentree_provider.hooks._airflow import amask_secret_soon, settings_from_connection, user_agent
 
 __all__ = ["XentreeAsyncHook"]
 
@@ -40,24 +40,19 @@ class XentreeAsyncHook(BaseHook):
         self.xentree_conn_id = xentree_conn_id
         self._overrides = hook_overrides
         self._transport: AsyncTransport | None = None
+        self._transport_lock: asyncio.Lock | None = None
 
     async def transport(self) -> AsyncTransport:
         """The async transport, built on first use from the connection (fetched asynchronously)."""
-        if self._transport is None:
+        if self._transport is not None:
+            return self._transport
+        if self._transport_lock is None:
+            self._transport_lock = asyncio.Lock()
+        async with self._transport_lock:  # concurrent first callers build one transport, not one each
+            if self._transport is not None:
+                return self._transport
             conn = await self.aget_connection(self.xentree_conn_id)
-            extra = conn.extra_dejson
-            for secret in (extra.get("api_key"), conn.password):
-                if secret:
-                    amask_secret_soon(str(secret))
-            settings = ClientSettings.from_connection(
-                host=conn.host,
-                login=conn.login,
-                password=conn.password,
-                extra=extra,
-                port=conn.port,
-                conn_id=self.xentree_conn_id,
-                overrides=self._overrides,
-            )
+            settings = settings_from_connection(conn, self._overrides, amask_secret_soon)
             self._transport = AsyncTransport(
                 settings, user_agent=user_agent(), on_secret=amask_secret_soon, logger=self.log
             )
