@@ -118,3 +118,20 @@ def test_no_secret_reaches_output_or_errors(sandbox, make_hook, capfd):
     assert len(secrets["access_tokens"]) > 2
     leaked = [v[:12] + "..." for v in values if v and v in haystack]
     assert not leaked, f"secrets leaked into output: {leaked}"
+
+
+def test_secrets_are_registered_with_the_masker_as_soon_as_read_or_received(sandbox, make_hook):
+    # The task runner's log pipeline redacts through the Task SDK's masker; check its registry directly
+    # (this test process does not install Airflow's task logging).
+    from airflow.sdk._shared.secrets_masker import redact
+
+    hook = make_hook()
+    hook.get_live_quota()  # reads the connection (password) and receives tokens
+    state = hook.transport.tokens.state
+    key_hook = make_hook("full")
+    api_key = key_hook.settings.api_key  # reading the connection registers the API key
+    for secret in (sandbox.credentials()["password"], state.access_token, state.refresh_token, api_key):
+        assert secret not in str(redact(f"value={secret}"))
+    hook.refresh_token()
+    rotated = hook.transport.tokens.state.refresh_token
+    assert rotated not in str(redact(rotated))
