@@ -59,6 +59,25 @@ def test_async_concurrent_callers_share_one_login(sandbox, async_hook):
     assert sandbox.counters()["logins"] == 1
 
 
+def test_many_hooks_of_one_connection_share_one_client_per_loop(sandbox, async_hook):
+    """As in the triggerer: many triggers, each with its own hook, one login and one pool."""
+    from xentree_provider.hooks._async_pool import shared_transport_count
+
+    hooks = [async_hook() for _ in range(50)]
+
+    async def run() -> tuple[int, int, int]:
+        await asyncio.gather(*(h.get_dashboard() for h in hooks))
+        open_while_used = shared_transport_count()
+        transports = {id(await h.transport()) for h in hooks}
+        for h in hooks:
+            await h.aclose()
+        return open_while_used, len(transports), shared_transport_count()
+
+    # One shared client while in use, closed when the last hook lets go.
+    assert asyncio.run(run()) == (1, 1, 0)
+    assert sandbox.counters()["logins"] == 1
+
+
 def test_async_errors_are_the_same_types(sandbox, async_hook):
     live_only = async_hook("live")
     org_id = sandbox.credentials()["api_keys"]["live"]["organization_id"]

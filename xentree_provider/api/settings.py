@@ -110,8 +110,14 @@ def normalise_base_url(host: str | None, port: int | None = None) -> str:
         raise XentreeConfigError(f"connection host must be an http(s) URL, got scheme {parts.scheme!r}")
     if not parts.hostname:
         raise XentreeConfigError(f"connection host {host!r} has no host name")
+    try:
+        host_port = parts.port
+    except ValueError:
+        raise XentreeConfigError(
+            f"connection host {host!r} has an invalid port: give a number from 1 to 65535"
+        ) from None
     netloc = parts.netloc
-    if port and parts.port is None:
+    if port and host_port is None:
         netloc = f"{netloc}:{port}"
     path = parts.path.rstrip("/")
     if parts.query or parts.fragment:
@@ -213,7 +219,9 @@ class ClientSettings:
                 "mean it."
             )
 
-        timeout = parse_timeout(merged["timeout"]) if "timeout" in merged else DEFAULT_TIMEOUT
+        timeout = (
+            parse_timeout(merged["timeout"]) if merged.get("timeout") not in (None, "") else DEFAULT_TIMEOUT
+        )
         verify_raw = merged.get("verify", True)
         verify: bool | str
         if isinstance(verify_raw, str) and verify_raw.strip().lower() not in _TRUE | _FALSE:

@@ -103,8 +103,11 @@ def parse_token_response(
         raise XentreeResponseError(f"token response has no access_token (got {keys})")
     access = str(payload["access_token"])
     refresh = payload.get("refresh_token")
-    exp, _iat = jwt_expiry(access)
-    if exp is None and isinstance(payload.get("expires_in"), (int, float)):
+    exp, iat = jwt_expiry(access)
+    if exp is not None and iat is not None and exp > iat:
+        # Count the lifetime from our own clock, so a skewed client clock cannot make every token look due.
+        exp = now + (exp - iat)
+    elif exp is None and isinstance(payload.get("expires_in"), (int, float)):
         exp = now + float(payload["expires_in"])
     return TokenState(
         access_token=access,

@@ -15,6 +15,7 @@ from xentree_provider.api.records import MemberProgress, Transcript, XELDashboar
 from xentree_provider.api.routes import ROUTES
 from xentree_provider.api.timestamps import day_param
 from xentree_provider.hooks._airflow import amask_secret_soon, settings_from_connection, user_agent
+from xentree_provider.hooks._async_pool import acquire_transport, release_transport
 
 __all__ = ["XentreeAsyncHook"]
 
@@ -23,10 +24,13 @@ class XentreeAsyncHook(BaseHook):
     """Async client for one Xentree connection: same settings, auth, retry policy and errors as the
     sync :class:`~xentree_provider.hooks.xentree.XentreeHook`.
 
-    The connection is fetched asynchronously on first use and one pooled ``httpx.AsyncClient`` serves
-    every call. Call :meth:`aclose` when done.
+    The connection is fetched asynchronously on first use. By default every hook of the same connection
+    (and overrides) in one event loop shares one pooled ``httpx.AsyncClient`` and one bearer token, so
+    hundreds of triggers in the triggerer make one login and hold a bounded pool of connections. Call
+    :meth:`aclose` when done; the shared client closes when its last user is done.
 
     :param xentree_conn_id: the Airflow connection id (connection type ``xentree``).
+    :param shared: share the client with other hooks of the same connection in this event loop.
     :param hook_overrides: the same keyword overrides ``XentreeHook`` accepts (timeout, max_retries, ...).
     """
 
@@ -35,12 +39,24 @@ class XentreeAsyncHook(BaseHook):
     conn_type = "xentree"
     hook_name = "Xentree (async)"
 
-    def __init__(self, xentree_conn_id: str = default_conn_name, **hook_overrides: Any) -> None:
+    def __init__(
+        self, xentree_conn_id: str = default_conn_name, *, shared: bool = True, **hook_overrides: Any
+    ) -> None:
         super().__init__()
         self.xentree_conn_id = xentree_conn_id
+        self.shared = shared
         self._overrides = hook_overrides
         self._transport: AsyncTransport | None = None
         self._transport_lock: asyncio.Lock | None = None
+
+    async def _build_transport(self) -> AsyncTransport:
+        conn = await self.aget_connection(self.xentree_conn_id)
+        settings = settings_from_connection(conn, self._overrides, amask_secret_soon)
+        return AsyncTransport(settings, user_agent=user_agent(), on_secret=amask_secret_soon, logger=self.log)
+
+    @property
+    def _pool_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return self.xentree_conn_id, tuple(sorted((k, repr(v)) for k, v in self._overrides.items()))
 
     async def transport(self) -> AsyncTransport:
         """The async transport, built on first use from the connection (fetched asynchronously)."""
@@ -48,21 +64,23 @@ class XentreeAsyncHook(BaseHook):
             return self._transport
         if self._transport_lock is None:
             self._transport_lock = asyncio.Lock()
-        async with self._transport_lock:  # concurrent first callers build one transport, not one each
-            if self._transport is not None:
-                return self._transport
-            conn = await self.aget_connection(self.xentree_conn_id)
-            settings = settings_from_connection(conn, self._overrides, amask_secret_soon)
-            self._transport = AsyncTransport(
-                settings, user_agent=user_agent(), on_secret=amask_secret_soon, logger=self.log
-            )
+        async with self._transport_lock:  # concurrent first callers get one transport, not one each
+            if self._transport is None:
+                if self.shared:
+                    self._transport = await acquire_transport(self._pool_key, self._build_transport)
+                else:
+                    self._transport = await self._build_transport()
         return self._transport
 
     async def aclose(self) -> None:
-        """Close the pooled connections."""
-        if self._transport is not None:
-            await self._transport.aclose()
-            self._transport = None
+        """Release the client (a shared one closes when its last user releases it)."""
+        transport, self._transport = self._transport, None
+        if transport is None:
+            return
+        if self.shared:
+            await release_transport(self._pool_key, transport)
+        else:
+            await transport.aclose()
 
     async def call(self, route_name: str, **kwargs: Any) -> Any:
         """Call the route named ``route_name`` (see :mod:`xentree_provider.api.routes`)."""

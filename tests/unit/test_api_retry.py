@@ -1,0 +1,283 @@
+"""Unit tests for ``xentree_provider.api.retry``: Retry-After, the retry matrix, waits, tenacity loops."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from xentree_provider.api.errors import (
+    XentreeAuthError,
+    XentreeConflictError,
+    XentreeConnectionError,
+    XentreeError,
+    XentreeNotFoundError,
+    XentreePermissionError,
+    XentreeQuotaExceededError,
+    XentreeRateLimitError,
+    XentreeResponseError,
+    XentreeServerError,
+    XentreeTimeoutError,
+    XentreeValidationError,
+)
+from xentree_provider.api.retry import RetryPolicy, parse_retry_after
+
+NOW = 1_776_333_603.0  # 2026-04-16T10:00:03Z
+
+
+# --------------------------------------------------------------------------- parse_retry_after
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0", 0.0), ("5", 5.0), (" 120 ", 120.0), ("1.5", 1.5), ("-3", 0.0)],
+)
+def test_retry_after_seconds(value: str, expected: float) -> None:
+    assert parse_retry_after(value, now=NOW) == expected
+
+
+def test_retry_after_http_date_relative_to_now() -> None:
+    value = email.utils.formatdate(NOW + 30, usegmt=True)
+    assert parse_retry_after(value, now=NOW) == pytest.approx(30.0)
+
+
+def test_retry_after_http_date_without_zone_is_utc() -> None:
+    # an asctime-style date carries no zone; it is read as UTC
+    value = email.utils.formatdate(NOW + 90, usegmt=True).replace(" GMT", "")
+    assert parse_retry_after(value, now=NOW) == pytest.approx(90.0)
+
+
+def test_retry_after_past_date_is_zero() -> None:
+    value = email.utils.formatdate(NOW - 3600, usegmt=True)
+    assert parse_retry_after(value, now=NOW) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "Thu, 99 Foo 2026", "12 apples"])
+def test_retry_after_garbage_is_none(value: str | None) -> None:
+    assert parse_retry_after(value, now=NOW) is None
+
+
+# --------------------------------------------------------------------------- retry_reason matrix
+
+POLICY = RetryPolicy()
+
+
+def server(status: int) -> XentreeServerError:
+    return XentreeServerError("boom", status=status)
+
+
+CASES: list[tuple[str, BaseException, bool, bool]] = [
+    # (id, error, retried when safe, retried when unsafe)
+    ("not-sent", XentreeConnectionError("refused", request_sent=False), True, True),
+    ("connect-timeout", XentreeTimeoutError("connect", request_sent=False), True, True),
+    ("dropped", XentreeConnectionError("reset"), True, False),
+    ("read-timeout", XentreeTimeoutError("read"), True, False),
+    ("429", XentreeRateLimitError("slow", status=429), True, True),
+    ("503", server(503), True, True),
+    ("500", server(500), True, False),
+    ("502", server(502), True, False),
+    ("504", server(504), True, False),
+    ("501", server(501), False, False),
+    ("quota", XentreeQuotaExceededError("quota", status=429, code="live_quota_exceeded"), False, False),
+    ("quota-with-retry-after", XentreeQuotaExceededError("q", status=429, retry_after=1.0), False, False),
+    ("400", XentreeValidationError("bad", status=400), False, False),
+    ("401", XentreeAuthError("no", status=401), False, False),
+    ("403", XentreePermissionError("no", status=403), False, False),
+    ("404", XentreeNotFoundError("no", status=404), False, False),
+    ("409", XentreeConflictError("no", status=409), False, False),
+    ("422", XentreeValidationError("no", status=422), False, False),
+    ("garbled-body", XentreeResponseError("garbled", status=200, retryable_body=True), True, False),
+    ("html-body", XentreeResponseError("html", status=200, content_type="text/html"), False, False),
+    ("not-xentree", ValueError("bug"), False, False),
+    ("base-error", XentreeError("?"), False, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("error", "when_safe", "when_unsafe"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_retry_reason_matrix(error: BaseException, when_safe: bool, when_unsafe: bool) -> None:
+    assert (POLICY.retry_reason(error, safe_to_retry=True) is not None) is when_safe
+    assert (POLICY.retry_reason(error, safe_to_retry=False) is not None) is when_unsafe
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (XentreeConnectionError("x", request_sent=False), "did not reach the server"),
+        (XentreeTimeoutError("x"), "read timeout"),
+        (XentreeConnectionError("x"), "connection dropped"),
+        (XentreeRateLimitError("x", status=429), "HTTP 429"),
+        (server(502), "HTTP 502"),
+        (XentreeResponseError("x", retryable_body=True), "garbled"),
+    ],
+)
+def test_retry_reason_words(error: BaseException, words: str) -> None:
+    reason = POLICY.retry_reason(error, safe_to_retry=True)
+    assert reason is not None and words in reason
+
+
+def test_policy_validation() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ValueError, match="negative"):
+        RetryPolicy(max_wait=-1)
+    with pytest.raises(ValueError, match="negative"):
+        RetryPolicy(backoff_base=-0.1)
+
+
+# --------------------------------------------------------------------------- wait_seconds
+
+
+def test_wait_honours_retry_after() -> None:
+    policy = RetryPolicy(max_wait=60.0)
+    assert policy.wait_seconds(1, XentreeRateLimitError("x", retry_after=7.0)) == 7.0
+    assert policy.wait_seconds(5, XentreeRateLimitError("x", retry_after=0.0)) == 0.0
+
+
+def test_wait_caps_retry_after_at_max_wait() -> None:
+    policy = RetryPolicy(max_wait=10.0)
+    assert policy.wait_seconds(1, XentreeRateLimitError("x", retry_after=3600.0)) == 10.0
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3, 4, 5, 8, 12])
+def test_wait_full_jitter_within_bounds(attempt: int) -> None:
+    policy = RetryPolicy(max_wait=5.0, backoff_base=0.5)
+    rng = random.Random(1234)
+    ceiling = min(5.0, 0.5 * 2 ** (attempt - 1))
+    waits = [policy.wait_seconds(attempt, server(503), rng) for _ in range(500)]
+    assert all(0.0 <= w <= ceiling for w in waits)
+    # full jitter: spread over the whole range, not clustered at the ceiling
+    assert min(waits) < ceiling * 0.1
+    assert max(waits) > ceiling * 0.9
+
+
+def test_wait_without_error_uses_backoff() -> None:
+    policy = RetryPolicy(max_wait=60.0, backoff_base=1.0)
+    assert 0.0 <= policy.wait_seconds(3, None, random.Random(0)) <= 4.0
+
+
+def test_wait_is_deterministic_with_seeded_rng() -> None:
+    policy = RetryPolicy()
+    first = [policy.wait_seconds(n, None, random.Random(7)) for n in range(1, 6)]
+    second = [policy.wait_seconds(n, None, random.Random(7)) for n in range(1, 6)]
+    assert first == second
+
+
+# --------------------------------------------------------------------------- tenacity loops
+
+FAST = RetryPolicy(max_attempts=4, max_wait=0.001, backoff_base=0.001)
+
+
+def flaky(failures: list[BaseException], result: Any = "ok") -> tuple[Callable[[], Any], list[int]]:
+    """A function raising each of ``failures`` in turn, then returning ``result``; counts calls."""
+    calls: list[int] = []
+
+    def call() -> Any:
+        calls.append(1)
+        if len(calls) <= len(failures):
+            raise failures[len(calls) - 1]
+        return result
+
+    return call, calls
+
+
+def run_sync(policy: RetryPolicy, func: Callable[[], Any], *, safe: bool, logger: logging.Logger) -> Any:
+    for attempt in policy.retrying(safe_to_retry=safe, log=logger, what="GET /api/live/quota"):
+        with attempt:
+            return func()
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def logger() -> logging.Logger:
+    return logging.getLogger("tests.xentree.retry")
+
+
+def test_retrying_retries_and_logs(caplog: pytest.LogCaptureFixture, logger: logging.Logger) -> None:
+    func, calls = flaky([server(503), XentreeRateLimitError("slow", status=429, retry_after=0.0005)])
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        assert run_sync(FAST, func, safe=False, logger=logger) == "ok"
+    assert len(calls) == 3
+    warnings = [r for r in caplog.records if r.name == logger.name and r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    first, second = (r.getMessage() for r in warnings)
+    assert "GET /api/live/quota" in first and "HTTP 503" in first and "try 1 of 4" in first
+    assert "waiting" in first and " s)" in first
+    assert "HTTP 429" in second and "try 2 of 4" in second and "waiting 0.00 s" in second
+
+
+def test_retrying_does_not_retry_non_retryable(
+    caplog: pytest.LogCaptureFixture, logger: logging.Logger
+) -> None:
+    func, calls = flaky([XentreeNotFoundError("gone", status=404)])
+    with caplog.at_level(logging.WARNING, logger=logger.name), pytest.raises(XentreeNotFoundError):
+        run_sync(FAST, func, safe=True, logger=logger)
+    assert len(calls) == 1
+    assert not [r for r in caplog.records if r.name == logger.name]
+
+
+def test_retrying_unsafe_request_is_not_retried_after_500(logger: logging.Logger) -> None:
+    func, calls = flaky([server(500)])
+    with pytest.raises(XentreeServerError):
+        run_sync(FAST, func, safe=False, logger=logger)
+    assert len(calls) == 1
+
+
+def test_retrying_gives_up_after_max_attempts(logger: logging.Logger) -> None:
+    func, calls = flaky([server(503)] * 10)
+    with pytest.raises(XentreeServerError):
+        run_sync(FAST, func, safe=True, logger=logger)
+    assert len(calls) == FAST.max_attempts
+
+
+def test_single_attempt_policy_never_retries(logger: logging.Logger) -> None:
+    func, calls = flaky([server(503)])
+    with pytest.raises(XentreeServerError):
+        run_sync(RetryPolicy(max_attempts=1), func, safe=True, logger=logger)
+    assert len(calls) == 1
+
+
+async def run_async(
+    policy: RetryPolicy, func: Callable[[], Any], *, safe: bool, logger: logging.Logger, **kw: Any
+) -> Any:
+    async for attempt in policy.async_retrying(safe_to_retry=safe, log=logger, what="GET /x", **kw):
+        with attempt:
+            await asyncio.sleep(0)
+            return func()
+    raise AssertionError("unreachable")
+
+
+def test_async_retrying_retries_and_logs(caplog: pytest.LogCaptureFixture, logger: logging.Logger) -> None:
+    func, calls = flaky([XentreeTimeoutError("slow"), server(502)])
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        assert asyncio.run(run_async(FAST, func, safe=True, logger=logger)) == "ok"
+    assert len(calls) == 3
+    messages = [r.getMessage() for r in caplog.records if r.name == logger.name]
+    assert len(messages) == 2
+    assert "read timeout" in messages[0] and "HTTP 502" in messages[1]
+
+
+def test_async_retrying_does_not_retry_non_retryable(logger: logging.Logger) -> None:
+    func, calls = flaky([XentreeQuotaExceededError("quota", status=429)])
+    with pytest.raises(XentreeQuotaExceededError):
+        asyncio.run(run_async(FAST, func, safe=True, logger=logger))
+    assert len(calls) == 1
+
+
+def test_async_retrying_uses_given_sleep(logger: logging.Logger) -> None:
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    func, calls = flaky([XentreeRateLimitError("x", status=429, retry_after=42.0)] * 2)
+    policy = RetryPolicy(max_attempts=3, max_wait=60.0)
+    assert asyncio.run(run_async(policy, func, safe=False, logger=logger, sleep=fake_sleep)) == "ok"
+    assert slept == [42.0, 42.0]
+    assert len(calls) == 3

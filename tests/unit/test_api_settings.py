@@ -1,0 +1,332 @@
+"""Unit tests for ``xentree_provider.api.settings.ClientSettings.from_connection``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+from xentree_provider.api.errors import XentreeConfigError
+from xentree_provider.api.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT,
+    ClientSettings,
+    is_loopback_host,
+)
+
+PASSWORD = "pa55-w0rd-SECRET"
+API_KEY = "xntr-" + "K" * 86
+
+
+def build(
+    host: str | None = None,
+    *,
+    login: str | None = "me@example.com",
+    password: str | None = PASSWORD,
+    extra: dict[str, Any] | str | None = None,
+    port: int | None = None,
+    **kwargs: Any,
+) -> ClientSettings:
+    return ClientSettings.from_connection(
+        host=host, login=login, password=password, extra=extra, port=port, **kwargs
+    )
+
+
+# --------------------------------------------------------------------------- base URL
+
+
+@pytest.mark.parametrize("host", [None, "", "   "])
+def test_default_host(host: str | None) -> None:
+    assert build(host).base_url == DEFAULT_BASE_URL == "https://my.xentree.com"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        ("my.xentree.com", None, "https://my.xentree.com"),
+        ("https://my.xentree.com/", None, "https://my.xentree.com"),
+        ("https://my.xentree.com///", None, "https://my.xentree.com"),
+        ("https://gw.example.com/xentree/", None, "https://gw.example.com/xentree"),
+        ("api.example.com", 8443, "https://api.example.com:8443"),
+        ("https://api.example.com:9000", 8443, "https://api.example.com:9000"),
+        ("http://127.0.0.1", 8000, "http://127.0.0.1:8000"),
+    ],
+)
+def test_base_url_normalised(host: str, port: int | None, expected: str) -> None:
+    assert build(host, port=port).base_url == expected
+
+
+@pytest.mark.parametrize("host", ["ftp://example.com", "https://", "https://x.com/?a=1", "https://x.com/#f"])
+def test_bad_hosts(host: str) -> None:
+    with pytest.raises(XentreeConfigError):
+        build(host)
+
+
+@pytest.mark.parametrize("host", ["https://api.example.com:notaport", "https://api.example.com:99999"])
+def test_bad_port_in_host_is_a_config_error(host: str) -> None:
+    with pytest.raises(XentreeConfigError):
+        build(host)
+
+
+def test_plain_http_to_remote_host_refused() -> None:
+    with pytest.raises(XentreeConfigError) as info:
+        build("http://api.example.com")
+    message = str(info.value)
+    assert "allow_insecure_http" in message
+    assert "api.example.com" in message
+    assert PASSWORD not in message
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "http://127.0.0.1:8000",
+        "http://127.5.6.7",
+        "http://localhost:8000",
+        "http://[::1]:8000",
+        "http://a.localhost",
+    ],
+)
+def test_plain_http_to_loopback_allowed(host: str) -> None:
+    settings = build(host)
+    assert settings.base_url.startswith("http://")
+    assert settings.allow_insecure_http is False
+
+
+@pytest.mark.parametrize("flag", [True, "true", "True", "1", "yes", "on"])
+def test_plain_http_allowed_with_extra(flag: Any) -> None:
+    settings = build("http://api.internal", extra={"allow_insecure_http": flag})
+    assert settings.base_url == "http://api.internal"
+    assert settings.allow_insecure_http is True
+
+
+@pytest.mark.parametrize("flag", [False, "false", "0", "no", "off", ""])
+def test_plain_http_still_refused_with_false_flag(flag: Any) -> None:
+    with pytest.raises(XentreeConfigError, match="allow_insecure_http"):
+        build("http://api.internal", extra={"allow_insecure_http": flag})
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("10.0.0.1", False),
+        ("example.com", False),
+        ("localhost.example.com", False),
+        (None, False),
+        ("", False),
+    ],
+)
+def test_is_loopback_host(host: str | None, expected: bool) -> None:
+    assert is_loopback_host(host) is expected
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def test_login_mode() -> None:
+    settings = build()
+    assert settings.auth_mode == "login"
+    assert settings.login == "me@example.com"
+    assert settings.password == PASSWORD
+    assert settings.api_key is None
+    assert settings.secrets() == [PASSWORD]
+
+
+def test_api_key_wins_over_login() -> None:
+    settings = build(extra={"api_key": f"  {API_KEY} "})
+    assert settings.auth_mode == "api_key"
+    assert settings.api_key == API_KEY
+    assert settings.login is None
+    assert settings.password is None
+    assert settings.secrets() == [API_KEY]
+
+
+def test_api_key_alone_is_enough() -> None:
+    assert build(login=None, password=None, extra={"api_key": API_KEY}).auth_mode == "api_key"
+
+
+@pytest.mark.parametrize(
+    ("login", "password", "extra"),
+    [
+        (None, None, None),
+        ("me@example.com", None, None),
+        (None, PASSWORD, None),
+        ("", "", {"api_key": ""}),
+        (None, None, {"api_key": None}),
+    ],
+)
+def test_no_credentials_is_a_clear_error(login: str | None, password: str | None, extra: Any) -> None:
+    with pytest.raises(XentreeConfigError) as info:
+        build(login=login, password=password, extra=extra, conn_id="my_conn")
+    message = str(info.value)
+    assert "my_conn" in message
+    assert "api_key" in message
+    assert "login" in message and "password" in message
+
+
+@pytest.mark.parametrize("key", ["   ", 12345, ["k"]])
+def test_bad_api_key(key: Any) -> None:
+    with pytest.raises(XentreeConfigError, match="api_key"):
+        build(extra={"api_key": key})
+
+
+# --------------------------------------------------------------------------- timeout
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (30, (30.0, 30.0)),
+        (2.5, (2.5, 2.5)),
+        ("30", (30.0, 30.0)),
+        ("10,60", (10.0, 60.0)),
+        (" 10 , 60 ", (10.0, 60.0)),
+        ("10;60", (10.0, 60.0)),
+        ([5, 30], (5.0, 30.0)),
+        ((5, "30"), (5.0, 30.0)),
+    ],
+)
+def test_timeout_forms(value: Any, expected: tuple[float, float]) -> None:
+    assert build(extra={"timeout": value}).timeout == expected
+
+
+def test_timeout_default() -> None:
+    assert build().timeout == DEFAULT_TIMEOUT
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_empty_timeout_means_the_default(value: Any) -> None:
+    # The UI's form saves empty fields as null or "": that is "not set", not a bad value.
+    assert build(extra={"timeout": value}).timeout == DEFAULT_TIMEOUT
+
+
+@pytest.mark.parametrize("value", ["abc", "1,2,3", [1], [1, 2, 3], {"connect": 1}, True, 0, -5, "0,10"])
+def test_bad_timeouts(value: Any) -> None:
+    with pytest.raises(XentreeConfigError, match="timeout"):
+        build(extra={"timeout": value})
+
+
+# --------------------------------------------------------------------------- other extras
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        (False, False),
+        ("true", True),
+        ("FALSE", False),
+        ("0", False),
+        ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
+    ],
+)
+def test_verify(value: Any, expected: bool | str) -> None:
+    assert build(extra={"verify": value}).verify == expected
+
+
+@pytest.mark.parametrize(("name", "value"), [("allow_insecure_http", "maybe"), ("verify", 3)])
+def test_bad_bools(name: str, value: Any) -> None:
+    with pytest.raises(XentreeConfigError, match=name):
+        build("https://x.com", extra={name: value})
+
+
+def test_retry_extras() -> None:
+    settings = build(extra={"max_retries": "2", "retry_max_wait": "7.5", "token_refresh_lead": 30})
+    assert settings.retry.max_attempts == 3
+    assert settings.retry.max_wait == 7.5
+    assert settings.token_refresh_lead == 30.0
+    assert build(extra={"max_retries": 0}).retry.max_attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("max_retries", "many", "must be a number"),
+        ("max_retries", 1.5, "whole number"),
+        ("max_retries", -1, "at least 0"),
+        ("retry_max_wait", "x", "must be a number"),
+        ("retry_max_wait", -2, "at least 0"),
+        ("token_refresh_lead", None, "must be a number"),
+        ("token_refresh_lead", [1], "must be a number"),
+    ],
+)
+def test_bad_numbers(name: str, value: Any, words: str) -> None:
+    with pytest.raises(XentreeConfigError) as info:
+        build(extra={name: value})
+    assert name in str(info.value) and words in str(info.value)
+
+
+def test_extra_as_json_string() -> None:
+    settings = build(extra=json.dumps({"api_key": API_KEY, "organization_id": "org-1", "timeout": "5,20"}))
+    assert settings.api_key == API_KEY
+    assert settings.organization_id == "org-1"
+    assert settings.timeout == (5.0, 20.0)
+
+
+def test_extra_with_airflow2_prefixes() -> None:
+    settings = build(extra={"extra__xentree__organization_id": "org-2", "extra__xentree__max_retries": 1})
+    assert settings.organization_id == "org-2"
+    assert settings.retry.max_attempts == 2
+
+
+@pytest.mark.parametrize("extra", ["", None, "{}", {}])
+def test_empty_extra(extra: Any) -> None:
+    assert build(extra=extra).organization_id is None
+
+
+def test_invalid_json_extra() -> None:
+    with pytest.raises(XentreeConfigError, match="not valid JSON"):
+        build(extra='{"api_key": ')
+
+
+@pytest.mark.parametrize("extra", ["[1, 2]", '"text"', "3"])
+def test_non_object_json_extra(extra: str) -> None:
+    with pytest.raises(XentreeConfigError, match="JSON object"):
+        build(extra=extra)
+
+
+def test_unknown_extras_warn(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="xentree_provider.api.settings"):
+        build(extra={"api_kye": "oops", "timeout": 5}, conn_id="c1")
+    assert "api_kye" in caplog.text and "c1" in caplog.text
+    assert "oops" not in caplog.text  # values are not logged
+
+
+def test_overrides_win_over_extras() -> None:
+    settings = build(
+        extra={"timeout": 30, "organization_id": "from-extra", "max_retries": 5},
+        overrides={"timeout": (1, 2), "organization_id": "from-hook", "max_retries": None},
+    )
+    assert settings.timeout == (1.0, 2.0)
+    assert settings.organization_id == "from-hook"
+    assert settings.retry.max_attempts == 6  # a None override leaves the extra alone
+
+
+# --------------------------------------------------------------------------- secrets and organization
+
+
+def test_repr_hides_secrets() -> None:
+    for settings in (build(), build(extra={"api_key": API_KEY})):
+        for text in (repr(settings), str(settings)):
+            assert PASSWORD not in text
+            assert API_KEY not in text
+            assert "K" * 20 not in text
+
+
+def test_organization_fallback_and_error() -> None:
+    settings = build(extra={"organization_id": 42})
+    assert settings.organization_id == "42"
+    assert settings.organization(None, "c") == "42"
+    assert settings.organization("explicit", "c") == "explicit"
+    with pytest.raises(XentreeConfigError) as info:
+        build().organization(None, "my_conn")
+    assert "organization_id" in str(info.value) and "my_conn" in str(info.value)
+    with pytest.raises(XentreeConfigError):
+        build(extra={"organization_id": ""}).organization("", "c")
