@@ -1,0 +1,220 @@
+"""The membership plan and its guards (pure; no server)."""
+
+from __future__ import annotations
+
+import pytest
+
+from xentree_provider.operators._membership_plan import (
+    CurrentMember,
+    check_guards,
+    compute_plan,
+    current_members,
+    format_plan_table,
+    is_protected,
+    role_rank,
+)
+from xentree_provider.operators._roster import RosterEntry
+
+
+def want(email: str, role: str, team: str | None = None) -> RosterEntry:
+    return RosterEntry(email, role, team, "line 1")
+
+
+def have(email: str, role: str, team: str | None = "t1", user_id: str | None = None) -> CurrentMember:
+    return CurrentMember(user_id or f"u-{email.split('@')[0]}", email, role, team)
+
+
+OWNER = have("boss@x.io", "owner")
+
+
+def kinds(plan: object) -> list[tuple[str, str]]:
+    return [(a.kind, a.email) for a in plan.actions]  # type: ignore[attr-defined]
+
+
+def test_add_update_remove_and_unchanged() -> None:
+    current = [OWNER, have("a@x.io", "member"), have("b@x.io", "member"), have("c@x.io", "admin", "t2")]
+    desired = [
+        want("BOSS@x.io ", "owner"),
+        want("a@x.io", "manager"),  # role only -> PATCH
+        want("c@x.io", "admin", "t3"),  # team only -> PUT
+        want("new@x.io", "member", "t1"),
+    ]
+    plan = compute_plan(desired, current, remove_missing=True)
+    # updates to higher roles first (c becomes admin, a manager)
+    assert kinds(plan) == [
+        ("add", "new@x.io"),
+        ("update", "c@x.io"),
+        ("update", "a@x.io"),
+        ("remove", "b@x.io"),
+    ]
+    by_email = {a.email: a for a in plan.actions}
+    assert by_email["a@x.io"].role_change and not by_email["a@x.io"].team_change
+    assert by_email["c@x.io"].team_change and not by_email["c@x.io"].role_change
+    assert by_email["b@x.io"].user_id == "u-b"
+    assert plan.unchanged == 1
+    assert plan.summary() == {
+        "current_members": 4,
+        "roster_members": 4,
+        "add": 1,
+        "update": 2,
+        "remove": 1,
+        "unchanged": 1,
+        "skipped": 0,
+        "kept_not_in_roster": 0,
+    }
+
+
+def test_missing_members_are_kept_without_remove_missing() -> None:
+    plan = compute_plan([want("boss@x.io", "owner")], [OWNER, have("a@x.io", "member")])
+    assert plan.actions == []
+    assert plan.kept == 1
+
+
+def test_team_not_given_leaves_the_team_alone() -> None:
+    plan = compute_plan(
+        [want("boss@x.io", "owner"), want("a@x.io", "member")], [OWNER, have("a@x.io", "member", "t9")]
+    )
+    assert plan.actions == []
+    assert plan.unchanged == 2
+
+
+def test_protected_members_are_never_removed_or_demoted_but_may_be_promoted() -> None:
+    current = [
+        OWNER,
+        have("svc-bot@x.io", "admin"),
+        have("ceo@x.io", "admin"),
+        have("lead@x.io", "member"),
+        have("gone@x.io", "member"),
+    ]
+    desired = [
+        want("boss@x.io", "owner"),
+        want("ceo@x.io", "member", "t2"),  # demotion refused; team change still made
+        want("lead@x.io", "manager"),  # promotion of a protected member is fine
+    ]
+    plan = compute_plan(desired, current, remove_missing=True, protected=["SVC-*@x.io", "ceo@x.io", "lead@*"])
+    assert kinds(plan) == [("update", "ceo@x.io"), ("update", "lead@x.io"), ("remove", "gone@x.io")]
+    ceo = plan.actions[0]
+    assert (ceo.role, ceo.team_id, ceo.role_change) == ("admin", "t2", False)
+    assert [s.to_dict() for s in plan.skipped] == [
+        {
+            "email": "ceo@x.io",
+            "wanted": "role admin -> member",
+            "reason": "protected members are never demoted",
+        },
+        {"email": "svc-bot@x.io", "wanted": "remove", "reason": "protected members are never removed"},
+    ]
+
+
+def test_owners_are_never_removed_or_demoted() -> None:
+    current = [
+        have("o1@x.io", "owner"),
+        have("o2@x.io", "owner"),
+        have("o3@x.io", "owner"),
+        have("m@x.io", "member"),
+    ]
+    desired = [want("o1@x.io", "owner", "t5"), want("o2@x.io", "admin"), want("m@x.io", "member")]
+    plan = compute_plan(desired, current, remove_missing=True)
+    # With several owners, an owner's team may change; demotion and removal are refused.
+    assert kinds(plan) == [("update", "o1@x.io")]
+    assert [(s.email, s.reason) for s in plan.skipped] == [
+        ("o2@x.io", "owners are never demoted"),
+        ("o3@x.io", "owners are never removed"),
+    ]
+
+
+def test_the_last_owner_is_never_touched() -> None:
+    current = [OWNER, have("m@x.io", "member")]
+    plan = compute_plan([want("boss@x.io", "owner", "t7"), want("m@x.io", "member")], current)
+    assert plan.actions == []
+    assert [(s.wanted, s.reason) for s in plan.skipped] == [
+        ("team t1 -> t7", "the last owner is never changed")
+    ]
+    plan = compute_plan([want("m@x.io", "member")], current, remove_missing=True)
+    assert plan.actions == []
+    assert [(s.wanted, s.reason) for s in plan.skipped] == [("remove", "the last owner is never changed")]
+
+
+def test_promotions_come_before_demotions_and_removals_last() -> None:
+    current = [OWNER, have("a@x.io", "admin"), have("b@x.io", "member"), have("c@x.io", "member")]
+    desired = [
+        want("boss@x.io", "owner"),
+        want("a@x.io", "member"),
+        want("b@x.io", "owner"),
+        want("d@x.io", "member"),
+    ]
+    plan = compute_plan(desired, current, remove_missing=True)
+    assert kinds(plan) == [
+        ("add", "d@x.io"),
+        ("update", "b@x.io"),
+        ("update", "a@x.io"),
+        ("remove", "c@x.io"),
+    ]
+
+
+def test_guards() -> None:
+    current = [OWNER] + [have(f"m{i}@x.io", "member") for i in range(19)]
+    plan = compute_plan(
+        [want("boss@x.io", "owner")] + [want(f"m{i}@x.io", "member") for i in range(16)],
+        current,
+        remove_missing=True,
+    )
+    assert len(plan.of_kind("remove")) == 3
+    ok = check_guards(plan, max_removals=3, max_changes_ratio=0.15)  # 3 of 20 = 0.15 exactly: allowed
+    assert ok.ok
+    assert ok.to_dict()["max_changes"] == pytest.approx(3.0)
+    blocked = check_guards(plan, max_removals=2, max_changes_ratio=0.1)
+    assert not blocked.ok
+    assert blocked.violations == (
+        "the plan removes 3 members, more than max_removals=2",
+        "the plan changes 3 of 20 members, more than max_changes_ratio=0.1 allows (2)",
+    )
+    assert blocked.to_dict()["blocked"] is True
+    assert check_guards(plan, max_removals=None, max_changes_ratio=None).ok
+    assert not check_guards(plan, max_removals=0, max_changes_ratio=None).ok
+
+
+def test_ratio_guard_counts_every_kind_of_change() -> None:
+    current = [OWNER] + [have(f"m{i}@x.io", "member") for i in range(9)]
+    desired = [want("boss@x.io", "owner")] + [want(f"m{i}@x.io", "manager") for i in range(3)]
+    desired += [want(f"m{i}@x.io", "member") for i in range(3, 9)] + [want("n@x.io", "member")]
+    plan = compute_plan(desired, current)
+    assert plan.changes == 4
+    assert not check_guards(plan, max_removals=10, max_changes_ratio=0.2).ok  # 4 > 0.2 * 10
+
+
+def test_current_members_from_records() -> None:
+    records = [
+        {"user_id": "u1", "email": "A@x.io", "role": "admin", "team_id": "t1", "full_name": "A"},
+        {"user_id": "u2", "email": "b@x.io", "role": "member", "team_id": None},
+        {"user_id": "u3", "email": None},
+    ]
+    assert current_members(records) == [
+        CurrentMember("u1", "A@x.io", "admin", "t1"),
+        CurrentMember("u2", "b@x.io", "member", None),
+    ]
+
+
+def test_helpers() -> None:
+    assert [role_rank(r) for r in ("owner", "admin", "manager", "member", "other")] == [3, 2, 1, 0, -1]
+    assert is_protected(" CEO@X.io", ["ceo@x.io"])
+    assert not is_protected("ceo@x.io", ["", "  "])
+
+
+def test_format_plan_table() -> None:
+    current = [OWNER, have("a@x.io", "member", "t1"), have("b@x.io", "member")]
+    plan = compute_plan(
+        [want("boss@x.io", "admin"), want("a@x.io", "manager", "t2"), want("new@x.io", "member")],
+        current,
+        remove_missing=True,
+    )
+    table = format_plan_table(plan)
+    lines = table.splitlines()
+    assert lines[0].split() == ["action", "email", "role", "team", "note"]
+    assert [line.split() for line in lines if line.startswith("update")] == [
+        ["update", "a@x.io", "member", "->", "manager", "t1", "->", "t2"]
+    ]
+    assert lines[-1].startswith("skip    boss@x.io")
+    assert "the last owner is never changed" in lines[-1]
+    outcome = format_plan_table(plan, outcomes={"a@x.io": "done"}, limit=1)
+    assert outcome.splitlines()[-1] == "... and 3 more rows (see the report)"
+    assert format_plan_table(compute_plan([], [])) == "(no changes)"

@@ -1,0 +1,311 @@
+"""Reading and validating an organization roster (the desired membership); pure Python, no Airflow.
+
+A roster is a sequence of rows with the columns ``email``, ``role`` and optionally ``team_id``, given as
+CSV text with a header, a JSON array of objects, JSON lines, or a list of dicts (an upstream task's
+XCom). Every problem is collected with its location (``line N`` of the file, or ``item N`` of a list)
+so one run reports all of them; :func:`parse_roster` raises :class:`RosterError` when there is any.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from xentree_provider.api.errors import XentreeConfigError
+
+__all__ = [
+    "ROLES",
+    "RosterEntry",
+    "RosterError",
+    "RosterFormat",
+    "RosterProblem",
+    "detect_format",
+    "normalize_email",
+    "parse_roster",
+    "parse_roster_records",
+    "parse_roster_text",
+]
+
+#: The organization roles, highest first.
+ROLES: tuple[str, ...] = ("owner", "admin", "manager", "member")
+COLUMNS: tuple[str, ...] = ("email", "role", "team_id")
+REQUIRED_COLUMNS: tuple[str, ...] = ("email", "role")
+RosterFormat = Literal["auto", "csv", "json", "jsonl"]
+_MAX_PROBLEMS_IN_MESSAGE = 25
+
+
+def normalize_email(value: str) -> str:
+    """The comparison key of an e-mail address: trimmed and lower-cased."""
+    return value.strip().lower()
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """One desired member.
+
+    :param email: the e-mail as given, trimmed (sent to Xentree when the member is added).
+    :param role: one of :data:`ROLES`.
+    :param team_id: the team to put the member in; None leaves the member's team as it is.
+    :param location: where the row came from (``line 3``, ``item 2``), for messages.
+    """
+
+    email: str
+    role: str
+    team_id: str | None
+    location: str
+
+    @property
+    def key(self) -> str:
+        """The e-mail's comparison key."""
+        return normalize_email(self.email)
+
+
+@dataclass(frozen=True)
+class RosterProblem:
+    """A row the sync refuses: where it is and what is wrong."""
+
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class RosterError(XentreeConfigError):
+    """The roster has problems; nothing was changed. ``problems`` lists every one with its location."""
+
+    def __init__(self, source: str, problems: Sequence[RosterProblem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        shown = "\n".join(f"  - {p}" for p in self.problems[:_MAX_PROBLEMS_IN_MESSAGE])
+        more = len(self.problems) - _MAX_PROBLEMS_IN_MESSAGE
+        if more > 0:
+            shown += f"\n  ... and {more} more"
+        noun = "problem" if len(self.problems) == 1 else "problems"
+        super().__init__(
+            f"The roster {source} has {len(self.problems)} {noun}; fix them and re-run "
+            f"(no membership was changed):\n{shown}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RosterError, (self.source, self.problems))
+
+
+def detect_format(name: str, text: str) -> Literal["csv", "json", "jsonl"]:
+    """Guess a roster's format from its file name, then from its first non-blank character."""
+    lowered = name.lower().removesuffix(".gz")
+    if lowered.endswith(".csv"):
+        return "csv"
+    if lowered.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if lowered.endswith(".json"):
+        return "json" if text.lstrip().startswith("[") else "jsonl"
+    first = text.lstrip()[:1]
+    if first == "[":
+        return "json"
+    if first == "{":
+        return "jsonl"
+    return "csv"
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _csv_rows(text: str, problems: list[RosterProblem]) -> Iterator[tuple[str, Any]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    start = 1
+    try:
+        for row in reader:
+            line = start
+            start = reader.line_num + 1
+            if not row or all(not cell.strip() for cell in row):
+                continue  # blank lines are allowed anywhere
+            if header is None:
+                header = [cell.strip().lower().lstrip("\ufeff") for cell in row]
+                missing = [c for c in REQUIRED_COLUMNS if c not in header]
+                if missing:
+                    problems.append(
+                        RosterProblem(
+                            f"line {line}",
+                            f"the header has no {' and no '.join(repr(c) for c in missing)} column "
+                            f"(found {', '.join(repr(c) for c in header)}); the first line must name the "
+                            f"columns email, role and optionally team_id",
+                        )
+                    )
+                    return
+                duplicated = sorted({c for c in header if c and header.count(c) > 1})
+                if duplicated:
+                    problems.append(
+                        RosterProblem(
+                            f"line {line}", f"the header repeats {', '.join(map(repr, duplicated))}"
+                        )
+                    )
+                    return
+                continue
+            if len(row) != len(header):
+                yield (
+                    f"line {line}",
+                    ValueError(f"has {len(row)} fields but the header has {len(header)}"),
+                )
+                continue
+            yield f"line {line}", dict(zip(header, row, strict=True))
+    except csv.Error as error:
+        problems.append(RosterProblem(f"line {reader.line_num}", f"is not valid CSV: {error}"))
+        return
+    if header is None:
+        problems.append(RosterProblem("line 1", "the file is empty: expected a header and rows"))
+
+
+def _json_array_rows(text: str, problems: list[RosterProblem]) -> Iterator[tuple[str, Any]]:
+    decoder = json.JSONDecoder()
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        return i
+
+    index = skip(0)
+    if not text.startswith("[", index):
+        problems.append(RosterProblem(f"line {_line_of(text, index)}", "expected a JSON array of objects"))
+        return
+    index = skip(index + 1)
+    if text.startswith("]", index):
+        index += 1
+    else:
+        while True:
+            line = _line_of(text, index)
+            try:
+                value, index = decoder.raw_decode(text, index)
+            except json.JSONDecodeError as error:
+                problems.append(RosterProblem(f"line {error.lineno}", f"is not valid JSON: {error.msg}"))
+                return
+            yield f"line {line}", value
+            index = skip(index)
+            if text.startswith(",", index):
+                index = skip(index + 1)
+                continue
+            if text.startswith("]", index):
+                index += 1
+                break
+            where = f"line {_line_of(text, index)}"
+            problems.append(RosterProblem(where, "expected ',' or ']' in the JSON array"))
+            return
+    if text[index:].strip():
+        problems.append(
+            RosterProblem(f"line {_line_of(text, skip(index))}", "unexpected text after the array")
+        )
+
+
+def _json_lines_rows(text: str, problems: list[RosterProblem]) -> Iterator[tuple[str, Any]]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as error:
+            yield f"line {number}", ValueError(f"is not valid JSON: {error.msg}")
+            continue
+        yield f"line {number}", value
+
+
+def _check_rows(rows: Iterable[tuple[str, Any]], problems: list[RosterProblem]) -> list[RosterEntry]:
+    entries: list[RosterEntry] = []
+    seen: dict[str, str] = {}
+    for location, row in rows:
+        if isinstance(row, ValueError):
+            problems.append(RosterProblem(location, str(row)))
+            continue
+        if not isinstance(row, Mapping):
+            problems.append(
+                RosterProblem(location, f"expected an object with email and role, got {type(row).__name__}")
+            )
+            continue
+        fields = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
+        wrong = [
+            k
+            for k in ("email", "role", "team_id")
+            if fields.get(k) is not None and not isinstance(fields[k], str)
+        ]
+        if wrong:
+            problems.append(RosterProblem(location, f"{', '.join(wrong)} must be text"))
+            continue
+        email = (fields.get("email") or "").strip()
+        role = (fields.get("role") or "").strip().lower()
+        team_id = (fields.get("team_id") or "").strip() or None
+        bad = False
+        if not email:
+            problems.append(RosterProblem(location, "email is empty"))
+            bad = True
+        elif (
+            "@" not in email
+            or email.startswith("@")
+            or email.endswith("@")
+            or any(c.isspace() for c in email)
+        ):
+            problems.append(RosterProblem(location, f"email {email!r} is not an e-mail address"))
+            bad = True
+        if not role:
+            problems.append(RosterProblem(location, f"role is empty (one of {', '.join(ROLES)})"))
+            bad = True
+        elif role not in ROLES:
+            problems.append(
+                RosterProblem(location, f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+            )
+            bad = True
+        if not email:
+            continue
+        key = normalize_email(email)
+        if key in seen:
+            problems.append(RosterProblem(location, f"duplicate email {email!r} (first at {seen[key]})"))
+            continue
+        seen[key] = location
+        if not bad:
+            entries.append(RosterEntry(email=email, role=role, team_id=team_id, location=location))
+    return entries
+
+
+def parse_roster_text(text: str, *, source: str, fmt: RosterFormat = "auto") -> list[RosterEntry]:
+    """Parse roster text (CSV with header, JSON array or JSON lines); raise RosterError on any problem."""
+    if fmt not in ("auto", "csv", "json", "jsonl"):
+        raise XentreeConfigError(f"source_format must be auto, csv, json or jsonl, got {fmt!r}")
+    kind = detect_format(source, text) if fmt == "auto" else fmt
+    text = text.removeprefix("\ufeff")
+    problems: list[RosterProblem] = []
+    if kind == "csv":
+        rows = _csv_rows(text, problems)
+    elif kind == "json":
+        rows = _json_array_rows(text, problems)
+    else:
+        rows = _json_lines_rows(text, problems)
+    entries = _check_rows(rows, problems)
+    if problems:
+        raise RosterError(source, problems)
+    return entries
+
+
+def parse_roster_records(records: Sequence[Any], *, source: str = "the given list") -> list[RosterEntry]:
+    """Validate a list of dicts (for example an upstream task's XCom); raise RosterError on any problem."""
+    problems: list[RosterProblem] = []
+    entries = _check_rows(((f"item {i}", row) for i, row in enumerate(records, start=1)), problems)
+    if problems:
+        raise RosterError(source, problems)
+    return entries
+
+
+def parse_roster(source: Any, *, fmt: RosterFormat = "auto", name: str | None = None) -> list[RosterEntry]:
+    """Validate an in-memory roster: a list of dicts, or JSON text of an array (a rendered template)."""
+    if isinstance(source, str):
+        if not source.lstrip().startswith("["):
+            raise XentreeConfigError(f"expected roster text to be a JSON array, got {source[:40]!r}")
+        return parse_roster_text(source, source=name or "(inline JSON)", fmt="json")
+    if isinstance(source, Sequence) and not isinstance(source, (bytes, bytearray)):
+        return parse_roster_records(source, source=name or f"(a list of {len(source)} rows)")
+    raise XentreeConfigError(
+        f"source must be a path/URL, JSON text or a list of dicts, got {type(source).__name__}"
+    )
