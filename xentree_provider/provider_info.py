@@ -41,6 +41,7 @@ TRIGGER_PACKAGE = "xentree_provider.triggers"
 EXTRA_LINK_CLASSES: tuple[str, ...] = (
     "xentree_provider.links.xentree.XentreeTranscriptLink",
     "xentree_provider.links.xentree.XentreeOrganizationLink",
+    "xentree_provider.links.xentree.XentreeXelLink",
 )
 # ---------------------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from xentree_provider.api.errors import XentreeResponseError
@@ -37,6 +37,16 @@ AFTER = 1
 ONE_MICROSECOND = timedelta(microseconds=1)
 
 
+def _plain_utc(value: datetime, name: str) -> datetime:
+    """``value`` as a standard-library datetime in UTC (pendulum and other subclasses normalised)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"window {name} {value!r} is naive: give a timezone (UTC)")
+    utc = value.astimezone(timezone.utc)
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc
+    )
+
+
 @dataclass(frozen=True)
 class TimeWindow:
     """A half-open time window ``[start, end)`` in UTC; either bound may be open (None).
@@ -51,8 +61,8 @@ class TimeWindow:
     def __post_init__(self) -> None:
         for name in ("start", "end"):
             value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise ValueError(f"window {name} {value!r} is naive: give a timezone (UTC)")
+            if value is not None:
+                object.__setattr__(self, name, _plain_utc(value, name))
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise ValueError(
                 f"the window is empty: start {format_timestamp(self.start)} is not before "
@@ -62,7 +72,7 @@ class TimeWindow:
     @classmethod
     def newer_than(cls, instant: datetime) -> TimeWindow:
         """The window of everything strictly newer than ``instant`` (API timestamps are in µs)."""
-        return cls(start=instant + ONE_MICROSECOND)
+        return cls(start=_plain_utc(instant, "newer_than") + ONE_MICROSECOND)
 
     def position(self, instant: datetime) -> int:
         """:data:`BEFORE`, :data:`INSIDE` or :data:`AFTER` the window."""

@@ -1,0 +1,68 @@
+"""Nightly export of the previous day's Xentree Live transcripts.
+
+Every night, once the day has transcripts, the day's transcripts land as one gzipped JSON Lines file
+per day, ``<base>/transcripts/dt=YYYY-MM-DD/transcripts.jsonl.gz``, ready for a warehouse to load. A
+re-run of any day rewrites the same bytes. The files are an Airflow Asset (``file://<base>/transcripts``),
+so a loading DAG can be scheduled on it.
+
+``<base>`` is the environment variable ``XENTREE_EXAMPLES_OUTPUT`` (a local folder or a URL such as
+``s3://bucket/xentree``), by default ``$AIRFLOW_HOME/xentree-exports``, so the demo needs no cloud
+account. The connection is ``xentree_default``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, CronDataIntervalTimetable
+
+from xentree_provider.operators.live import XentreeTranscriptExportOperator
+from xentree_provider.sensors.live import XentreeTranscriptSensor
+
+DAG_ID = "xentree_transcript_export"
+
+
+def output_base() -> str:
+    """Where the example writes: ``$XENTREE_EXAMPLES_OUTPUT``, else ``$AIRFLOW_HOME/xentree-exports``."""
+    configured = os.environ.get("XENTREE_EXAMPLES_OUTPUT", "").strip()
+    if configured:
+        return configured.rstrip("/")
+    home = os.environ.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
+    return os.path.join(home, "xentree-exports")
+
+
+def build_dag(base: str | None = None, dag_id: str = DAG_ID) -> DAG:
+    """The export DAG writing under ``base`` (default :func:`output_base`)."""
+    base = (base or output_base()).rstrip("/")
+    with DAG(
+        dag_id=dag_id,
+        description="Export yesterday's Xentree Live transcripts to JSON Lines",
+        # A data-interval timetable: each run covers one whole UTC day, [00:00, next 00:00).
+        # (In Airflow 3, schedule="@daily" would mean CronTriggerTimetable, whose runs cover no interval.)
+        schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=3,
+        default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+        tags=["xentree", "example"],
+    ) as dag:
+        wait = XentreeTranscriptSensor(
+            task_id="wait_for_transcripts",
+            min_count=1,  # the day has sessions; raise it to what a normal day has
+            mode="reschedule",  # or deferrable=True to wait in the triggerer
+            poke_interval=timedelta(minutes=10),
+            timeout=timedelta(hours=6),
+        )
+        export = XentreeTranscriptExportOperator(
+            task_id="export_transcripts",
+            # The window defaults to the run's data interval; the path names the day it covers.
+            output_path=base + "/transcripts/dt={{ data_interval_start | ds }}/transcripts.jsonl.gz",
+            export_format="jsonl",
+            compression="gzip",
+        )
+        wait >> export
+    return dag
+
+
+dag = build_dag()

@@ -1,0 +1,260 @@
+"""Knowledge-base operators: search the Xentree knowledge base, or ask it a question (RAG)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from xentree_provider.api.errors import XentreeConfigError, XentreeError
+from xentree_provider.hooks.xentree import XentreeHook
+from xentree_provider.operators._outputs import atomic_write, output_path
+
+__all__ = [
+    "XentreeEmptyResultError",
+    "XentreeKnowledgeSearchOperator",
+    "XentreeRagQueryOperator",
+]
+
+
+class XentreeEmptyResultError(XentreeError):
+    """A lookup found nothing and the task was told to fail then (``fail_on_empty=True``)."""
+
+
+def _positive_int(value: Any, name: str) -> int:
+    """A templated count: an int, or a string of digits (templates render to strings)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not (isinstance(value, int) or text.isdigit()) or int(text) < 1:
+        raise XentreeConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(text)
+
+
+def _query(value: Any) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise XentreeConfigError("query is empty: give the text to look up (it may be a template)")
+    return text
+
+
+def _filters(value: Any) -> dict[str, Any]:
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise XentreeConfigError(f"filters must be a dict (or a JSON object), got {value!r}") from None
+    if not isinstance(value, Mapping):
+        raise XentreeConfigError(f"filters must be a dict, got {type(value).__name__}")
+    reserved = {"query", "limit", "conversation_id"} & set(value)
+    if reserved:
+        raise XentreeConfigError(
+            f"filters may not set {', '.join(sorted(reserved))}: use the operator's own arguments"
+        )
+    return dict(value)
+
+
+class XentreeKnowledgeSearchOperator(BaseOperator):
+    """Search the Xentree knowledge base and pass the hits on.
+
+    Without ``output_path`` the hits go to XCom (``return_value``): at most ``max_results`` of them, so
+    XCom stays small; asking for more (``limit > max_results``) is an error that tells you to write a
+    file instead. With ``output_path`` every hit is written, atomically, as one JSON object per line
+    (``query``, ``rank``, ``id``, ``score``, ``source``, ``content``, ``metadata``) and XCom gets only
+    the path and the count.
+
+    No hits is a normal outcome (``count`` 0) unless ``fail_on_empty=True``, which raises
+    :class:`XentreeEmptyResultError`. Mapping-friendly:
+    ``XentreeKnowledgeSearchOperator.partial(task_id="kb").expand(query=[...])`` gives one task (and one
+    XCom) per query; template ``output_path`` with ``{{ ti.map_index }}`` to give each its own file.
+
+    Returns ``{"query", "count", "results", "truncated", "output_path"}``.
+
+    :param query: the text to search for. Templated.
+    :param limit: how many hits to ask the API for (default 10). Templated.
+    :param conversation_id: restrict the search to one conversation's documents. Templated.
+    :param filters: extra search fields sent with the query (a dict). Templated.
+    :param output_path: JSON-lines file to write the hits to (local absolute path or URL); default:
+        return the hits in XCom. Templated.
+    :param max_results: most hits returned in XCom (default 20).
+    :param fail_on_empty: fail the task when nothing is found.
+    :param xentree_conn_id: the Xentree connection (needs ``rag:read`` with an API key).
+    :param output_conn_id: Airflow connection for the object store of ``output_path``.
+    """
+
+    template_fields: Sequence[str] = ("query", "limit", "conversation_id", "filters", "output_path")
+    template_fields_renderers = {"filters": "json"}
+    ui_color = "#ecfccb"
+
+    def __init__(
+        self,
+        *,
+        query: str,
+        limit: int | str = 10,
+        conversation_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        output_path: str | None = None,
+        max_results: int = 20,
+        fail_on_empty: bool = False,
+        xentree_conn_id: str = "xentree_default",
+        output_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if max_results < 1:
+            raise ValueError(f"max_results must be >= 1, got {max_results}")
+        self.query = query
+        self.limit = limit
+        self.conversation_id = conversation_id
+        self.filters = filters
+        self.output_path = output_path
+        self.max_results = max_results
+        self.fail_on_empty = fail_on_empty
+        self.xentree_conn_id = xentree_conn_id
+        self.output_conn_id = output_conn_id
+
+    @cached_property
+    def hook(self) -> XentreeHook:
+        """The Xentree hook (created on first use, never at DAG parse)."""
+        return XentreeHook(xentree_conn_id=self.xentree_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Search, then return the hits (or write them and return the path)."""
+        query = _query(self.query)
+        limit = _positive_int(self.limit, "limit")
+        filters = _filters(self.filters)
+        if not self.output_path and limit > self.max_results:
+            raise XentreeConfigError(
+                f"limit={limit} is more than max_results={self.max_results}, the most hits this task puts "
+                "in XCom: set output_path to write every hit to a JSON-lines file, or lower limit"
+            )
+        results = self.hook.search_knowledge(
+            query, limit=limit, conversation_id=self.conversation_id or None, filters=filters
+        )
+        self.log.info("Knowledge search for %r: %d hit(s)", query, len(results))
+        if not results and self.fail_on_empty:
+            raise XentreeEmptyResultError(
+                f"the knowledge base has no hits for {query!r} (fail_on_empty=True)"
+            )
+        if self.output_path:
+            destination = output_path(self.output_path, self.output_conn_id)
+            with atomic_write(destination, binary=False) as stream:
+                for rank, hit in enumerate(results, start=1):
+                    line = {
+                        "query": query,
+                        "rank": rank,
+                        "id": hit.get("id"),
+                        "score": hit.get("score"),
+                        "source": hit.get("source"),
+                        "content": hit.get("content"),
+                        "metadata": hit.get("metadata") or {},
+                    }
+                    stream.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
+            self.log.info("Wrote %d hit(s) to %s", len(results), destination)
+            return {
+                "query": query,
+                "count": len(results),
+                "results": [],
+                "truncated": False,
+                "output_path": str(destination),
+            }
+        kept = [dict(hit) for hit in results[: self.max_results]]
+        if len(results) > len(kept):
+            self.log.warning(
+                "The API returned %d hits for limit=%d; XCom keeps the first %d (max_results)",
+                len(results),
+                limit,
+                len(kept),
+            )
+        return {
+            "query": query,
+            "count": len(results),
+            "results": kept,
+            "truncated": len(results) > len(kept),
+            "output_path": None,
+        }
+
+
+class XentreeRagQueryOperator(BaseOperator):
+    """Ask the Xentree knowledge base a question; returns the synthesised answer with its sources.
+
+    Returns ``{"query", "answer", "sources", "source_count", "output_path"}``; ``sources`` is capped at
+    ``max_sources`` (each source as the API gave it). With ``output_path`` the full answer and every
+    source are also written, atomically, as one JSON document. An answer without sources is a normal
+    outcome unless ``fail_on_empty=True``. Mapping-friendly like :class:`XentreeKnowledgeSearchOperator`.
+
+    :param query: the question. Templated.
+    :param limit: how many sources to ask the API for (default: the API's). Templated.
+    :param conversation_id: restrict the lookup to one conversation's documents. Templated.
+    :param output_path: JSON file to write the answer and sources to. Templated.
+    :param max_sources: most sources returned in XCom (default 10).
+    :param fail_on_empty: fail the task when the answer cites no source.
+    :param xentree_conn_id: the Xentree connection (needs ``rag:read`` with an API key).
+    :param output_conn_id: Airflow connection for the object store of ``output_path``.
+    """
+
+    template_fields: Sequence[str] = ("query", "limit", "conversation_id", "output_path")
+    ui_color = "#ecfccb"
+
+    def __init__(
+        self,
+        *,
+        query: str,
+        limit: int | str | None = None,
+        conversation_id: str | None = None,
+        output_path: str | None = None,
+        max_sources: int = 10,
+        fail_on_empty: bool = False,
+        xentree_conn_id: str = "xentree_default",
+        output_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if max_sources < 0:
+            raise ValueError(f"max_sources must be >= 0, got {max_sources}")
+        self.query = query
+        self.limit = limit
+        self.conversation_id = conversation_id
+        self.output_path = output_path
+        self.max_sources = max_sources
+        self.fail_on_empty = fail_on_empty
+        self.xentree_conn_id = xentree_conn_id
+        self.output_conn_id = output_conn_id
+
+    @cached_property
+    def hook(self) -> XentreeHook:
+        """The Xentree hook (created on first use, never at DAG parse)."""
+        return XentreeHook(xentree_conn_id=self.xentree_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Ask, then return the answer and its sources."""
+        query = _query(self.query)
+        options: dict[str, Any] = {}
+        if self.limit not in (None, ""):
+            options["limit"] = _positive_int(self.limit, "limit")
+        if self.conversation_id:
+            options["conversation_id"] = self.conversation_id
+        payload = self.hook.rag_query(query, **options)
+        answer = str(payload.get("answer") or "")
+        sources = [s for s in payload.get("sources") or [] if s is not None]
+        self.log.info("RAG answer for %r: %d character(s), %d source(s)", query, len(answer), len(sources))
+        if not sources and self.fail_on_empty:
+            raise XentreeEmptyResultError(
+                f"the knowledge base answered {query!r} without any source (fail_on_empty=True)"
+            )
+        destination = None
+        if self.output_path:
+            destination = output_path(self.output_path, self.output_conn_id)
+            with atomic_write(destination, binary=False) as stream:
+                json.dump({"query": query, "answer": answer, "sources": sources}, stream, ensure_ascii=False)
+                stream.write("\n")
+        return {
+            "query": query,
+            "answer": answer,
+            "sources": sources[: self.max_sources],
+            "source_count": len(sources),
+            "output_path": str(destination) if destination else None,
+        }
