@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from dags_examples._demo import ensure_examples_bundle, migrate_airflow_db
 
 if TYPE_CHECKING:
     from xentree_provider.testing import SandboxServer
 
 DAG_ID = "xentree_org_membership_sync"
 DEMO_SEED = 42  # the sample rosters match the sandbox's organizations for this seed
-
-
-def migrate_airflow_db() -> None:
-    """Create or upgrade the Airflow metadata database of ``AIRFLOW_HOME`` (idempotent)."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
 
 def _run(sandbox: SandboxServer, report_dir: Path) -> dict[str, Any]:
@@ -75,6 +71,7 @@ def run_demo(
     """
     if migrate:
         migrate_airflow_db()
+    ensure_examples_bundle()
     target = Path(report_dir) if report_dir else Path(tempfile.mkdtemp(prefix="xentree-membership-"))
     if sandbox is not None:
         outcome = _run(sandbox, target)

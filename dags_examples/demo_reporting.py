@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from dags_examples._demo import ensure_examples_bundle, migrate_airflow_db
 
 if TYPE_CHECKING:
     from xentree_provider.testing import SandboxServer
@@ -24,11 +25,6 @@ DAG_ID = "xentree_learning_report"
 DEMO_ANCHOR = "2026-11-23"  # a Monday: the sandbox's data covers the 28 days before it
 #: Logical dates of the demo runs; each run reports the week (Monday to Sunday) before its date.
 DEMO_RUNS = (datetime(2026, 11, 16, tzinfo=timezone.utc), datetime(2026, 11, 23, tzinfo=timezone.utc))
-
-
-def migrate_airflow_db() -> None:
-    """Create or upgrade the Airflow metadata database of ``AIRFLOW_HOME`` (idempotent)."""
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
 
 def _xcom(run: Any, task_id: str) -> Any:
@@ -74,6 +70,7 @@ def run_demo(
     """
     if migrate:
         migrate_airflow_db()
+    ensure_examples_bundle()
     target = Path(report_dir) if report_dir else Path(tempfile.mkdtemp(prefix="xentree-learning-report-"))
     if sandbox is not None:
         outcome = _run(sandbox, target)

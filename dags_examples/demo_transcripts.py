@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -22,36 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _migrate() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-
-
-def _ensure_examples_bundle() -> None:
-    """Make ``dags_examples/`` a DAG bundle, so ``dag.test()`` can serialize the example DAG even when
-    the configured DAGs folder is elsewhere (the bundle list is read on every ``dag.test()``)."""
-    from airflow import settings
-
-    examples = REPO_ROOT / "dags_examples"
-    if Path(settings.DAGS_FOLDER).resolve() == examples.resolve():
-        return
-    local = "airflow.dag_processing.bundles.local.LocalDagBundle"
-    os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
-        [
-            {"name": "dags-folder", "classpath": local, "kwargs": {}},
-            {"name": "xentree-examples", "classpath": local, "kwargs": {"path": str(examples)}},
-        ]
-    )
+from dags_examples._demo import EXAMPLES_DIR, ensure_examples_bundle, migrate_airflow_db
 
 
 def _digest(path: Path) -> str:
@@ -79,12 +48,12 @@ def run_demo(
     """
     base = Path(output or tempfile.mkdtemp(prefix="xentree-demo-exports-")).resolve()
     os.environ["XENTREE_EXAMPLES_OUTPUT"] = str(base)
-    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags_examples"))
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(EXAMPLES_DIR))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # keep the demo's output short
     if migrate:
-        _migrate()
-    _ensure_examples_bundle()
+        migrate_airflow_db()
+    ensure_examples_bundle()
 
     from xentree_provider.testing import SandboxServer
 

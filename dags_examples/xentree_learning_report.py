@@ -23,13 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
 from xentree_provider.operators.english import XentreeXELProgressReportOperator
 from xentree_provider.operators.knowledge import XentreeKnowledgeSearchOperator
 
 REPORT_DIR = os.environ.get(
     "XENTREE_LEARNING_REPORT_DIR", str(Path(tempfile.gettempdir()) / "xentree-learning-reports")
+)
+#: What downstream DAGs schedule on; each run's event lists the files it wrote (the folder is a run param,
+#: so the Asset is named rather than derived from the path).
+REPORT_ASSET = Asset(
+    name="xentree_learning_report", uri=Path(REPORT_DIR).as_uri() if "://" not in REPORT_DIR else REPORT_DIR
 )
 TOPICS = ["learning path", "pronunciation", "business email"]
 WEEK_START = "{{ data_interval_start | ds }}"
@@ -59,6 +64,7 @@ def xentree_learning_report() -> None:
         organization_id="{{ params.organization_id }}",
         output_path="{{ params.report_dir }}/" + WEEK_START,
         previous_report_path="{{ params.report_dir }}/" + PREVIOUS_WEEK_START,
+        asset=REPORT_ASSET,
     )
 
     @task
@@ -77,12 +83,17 @@ def xentree_learning_report() -> None:
     @task
     def summary(report: dict[str, Any], lookups: list[dict[str, Any]]) -> dict[str, Any]:
         """Headline figures and the best hit per topic: small enough for a notification."""
+        # Index by position: plain iteration of mapped results probes one past the end, which the
+        # Task SDK logs as a "not found" error.
+        found_per_topic = [lookups[i] for i in range(len(lookups))]
         return {
             "report": report["html"],
             "members": report["members"],
             "average_progress": report["average_progress"],
             "active_share": report["active_share"],
-            "reading": {found["query"]: [hit.get("source") for hit in found["results"]] for found in lookups},
+            "reading": {
+                found["query"]: [hit.get("source") for hit in found["results"]] for found in found_per_topic
+            },
         }
 
     summary(report.output, hits.output)

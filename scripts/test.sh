@@ -39,5 +39,7 @@ step "ruff check" uv run --frozen ruff check .
 step "ruff format" uv run --frozen ruff format --check .
 step "mypy" uv run --frozen mypy
 step "docs" uv run --frozen sphinx-build -W --keep-going -q -b html docs docs/_build/html
+# The HTML report test drives a real headless Chromium (Debian's package); installed when missing.
+step "chromium" bash "$ROOT/scripts/ensure_chromium.sh"
 step "pytest" uv run --frozen pytest ${pytest_args[@]+"${pytest_args[@]}"} "$@"
 printf '\nAll steps passed: ruff check, ruff format, mypy, docs, pytest.\n'

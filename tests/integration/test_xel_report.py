@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk import AssetAlias
+from airflow.sdk import Asset
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from xentree_provider.api.errors import XentreeConfigError, XentreePermissionError
 from xentree_provider.operators._outputs import TEMP_PREFIX
 from xentree_provider.operators._report_data import MODULE_COLUMNS, ORGANIZATION_COLUMNS
-from xentree_provider.operators.english import DEFAULT_REPORT_ASSET_ALIAS, XentreeXELProgressReportOperator
+from xentree_provider.operators.english import XentreeXELProgressReportOperator
 from xentree_provider.testing import SandboxServer
 
 pytestmark = pytest.mark.integration
@@ -111,10 +111,13 @@ def test_organization_report_reads_every_page_and_writes_three_files(
     assert sum(g["members"] for g in data["groups"]) == 250
     assert len(data["inactive"]) == 250 - active
 
-    events = context["outlet_events"][AssetAlias(DEFAULT_REPORT_ASSET_ALIAS)].asset_alias_events
-    assert sorted(e.dest_asset_key.uri for e in events) == sorted(
-        [result["csv"], result["json"], result["html"]]
-    )
+    # The report folder is the operator's Asset outlet; the run's event lists the files written.
+    extra = context["outlet_events"][Asset((tmp_path / "org").as_uri())].extra
+    assert extra["files"] == {
+        "progress.csv": result["csv"],
+        "progress.json": result["json"],
+        "report.html": result["html"],
+    }
 
 
 def test_large_directory_is_paged_to_the_end(sandbox: SandboxServer, tmp_path: Path) -> None:

@@ -16,13 +16,13 @@ from xentree_provider.api.conditions import (
     count_in_window,
 )
 from xentree_provider.api.errors import XentreeConfigError, XentreeResponseError
+from xentree_provider.operators._assets import default_asset_uri
 from xentree_provider.operators.live import (
     CSV_COLUMNS,
     XentreeTranscriptExportOperator,
     _CsvWriter,
     _JsonlWriter,
     canonical_transcript,
-    default_asset_uri,
     export_window,
 )
 

@@ -8,10 +8,11 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
 from typing import Any, cast
 
-from airflow.sdk import Asset, AssetAlias, BaseOperator, Context, ObjectStoragePath
+from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
 
 from xentree_provider.api.errors import XentreeConfigError, XentreeError, XentreePermissionError
 from xentree_provider.hooks.xentree import XentreeHook
+from xentree_provider.operators._assets import add_outlet, resolve_asset
 from xentree_provider.operators._outputs import atomic_write, output_path
 from xentree_provider.operators._report_data import (
     Scope,
@@ -24,9 +25,8 @@ from xentree_provider.operators._report_data import (
 from xentree_provider.operators._report_html import render_report_html
 from xentree_provider.operators._window import parse_instant
 
-__all__ = ["DEFAULT_REPORT_ASSET_ALIAS", "XentreeXELProgressReportOperator", "resolve_report_days"]
+__all__ = ["XentreeXELProgressReportOperator", "resolve_report_days"]
 
-DEFAULT_REPORT_ASSET_ALIAS = "xentree-xel-progress-report"
 _SCOPES = ("user", "organization")
 REPORT_FILES = ("progress.csv", "progress.json", "report.html")
 
@@ -91,8 +91,9 @@ class XentreeXELProgressReportOperator(BaseOperator):
     The window is UTC days, both included: ``start_day`` / ``end_day`` (``YYYY-MM-DD``), by default
     the run's data interval (a weekly interval from Monday 00:00 to the next Monday 00:00 reports
     Monday to Sunday). Files are written atomically through ``ObjectStoragePath`` under ``output_path``
-    (a local absolute path or a URL such as ``s3://bucket/reports/{{ ds }}``) and announced as asset
-    events through the asset alias ``asset_alias``.
+    (a local absolute path or a URL such as ``s3://bucket/reports/{{ ds }}``). The report is an Airflow
+    Asset outlet (by default the static part of ``output_path``); each run's asset event lists the
+    files it wrote.
 
     Returns a small dict: ``html``, ``csv``, ``json`` (paths), ``members``, ``average_progress``
     (percent), ``active_share`` (0 to 1), ``active_members``, ``window``, ``scope`` and
@@ -112,8 +113,8 @@ class XentreeXELProgressReportOperator(BaseOperator):
     :param xentree_conn_id: the Xentree connection.
     :param output_conn_id: Airflow connection for the object store of ``output_path`` (e.g. AWS).
     :param page_size: rows per request when reading the directory (the API allows at most 200).
-    :param asset_alias: name of the ``AssetAlias`` the written files are attached to as asset events
-        (``None``: announce nothing). Schedule a downstream DAG on ``AssetAlias(asset_alias)``.
+    :param asset: the Asset outlet: None derives it from ``output_path`` (its static folder when the path
+        is templated), a string is an Asset URI, an ``Asset`` is used as is, False disables.
     """
 
     template_fields: Sequence[str] = (
@@ -141,7 +142,7 @@ class XentreeXELProgressReportOperator(BaseOperator):
         xentree_conn_id: str = "xentree_default",
         output_conn_id: str | None = None,
         page_size: int = 200,
-        asset_alias: str | None = DEFAULT_REPORT_ASSET_ALIAS,
+        asset: Asset | str | bool | None = None,
         **kwargs: Any,
     ) -> None:
         if scope not in _SCOPES:
@@ -155,10 +156,9 @@ class XentreeXELProgressReportOperator(BaseOperator):
             raise ValueError("team_id only applies to scope='organization'")
         if not 1 <= page_size <= 200:
             raise ValueError(f"page_size must be between 1 and 200, got {page_size}")
-        outlets = list(kwargs.pop("outlets", None) or [])
-        if asset_alias:
-            outlets.append(AssetAlias(asset_alias))
-        super().__init__(outlets=outlets, **kwargs)
+        outlet = resolve_asset(asset, output_path)
+        add_outlet(kwargs, outlet)
+        super().__init__(**kwargs)
         self.scope: Scope = cast(Scope, scope)
         self.output_path = output_path
         self.organization_id = organization_id
@@ -170,7 +170,7 @@ class XentreeXELProgressReportOperator(BaseOperator):
         self.xentree_conn_id = xentree_conn_id
         self.output_conn_id = output_conn_id
         self.page_size = page_size
-        self.asset_alias = asset_alias
+        self.asset = outlet
 
     @cached_property
     def hook(self) -> XentreeHook:
@@ -242,11 +242,12 @@ class XentreeXELProgressReportOperator(BaseOperator):
     def _announce(
         self, context: Context, paths: Mapping[str, ObjectStoragePath], extra: dict[str, Any]
     ) -> None:
-        if not self.asset_alias:
+        if self.asset is None:
             return
-        events = context["outlet_events"][AssetAlias(self.asset_alias)]
-        for name, path in paths.items():
-            events.add(Asset(str(path)), extra={**extra, "file": name})
+        context["outlet_events"][self.asset].extra = {
+            **extra,
+            "files": {name: str(path) for name, path in paths.items()},
+        }
 
     # -- execute ------------------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ from xentree_provider.api.errors import (
 )
 from xentree_provider.api.timestamps import format_timestamp, parse_timestamp
 from xentree_provider.links.xentree import XentreeTranscriptLink
+from xentree_provider.operators._assets import add_outlet, resolve_asset
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -51,7 +52,6 @@ __all__ = [
     "XentreeEmptyWindowError",
     "XentreeTranscriptExportOperator",
     "canonical_transcript",
-    "default_asset_uri",
     "export_window",
 ]
 
@@ -190,32 +190,6 @@ def export_window(
                 "start and end, e.g. start='{{ macros.ds_add(ds, -1) }}', end='{{ ds }}'"
             )
     return resolve_window(context, start, end)
-
-
-def default_asset_uri(output_path: Any) -> str | None:
-    """The Asset URI for an output path: the path itself, or, when the path is templated, its
-    static directory (``/data/{{ ds }}.jsonl`` -> ``file:///data``); None if nothing is static."""
-    text = str(output_path).strip()
-    static = text.split("{{", 1)[0].split("{%", 1)[0]
-    if static != text:
-        static = static.rpartition("/")[0]
-    if "://" in static:
-        scheme, _, rest = static.partition("://")
-        return f"{scheme}://{rest}" if rest.strip("/") else None
-    if not static.startswith("/") or not static.strip("/"):
-        return None
-    return "file://" + static
-
-
-def _outlets_with(kwargs: dict[str, Any], asset: Asset | None) -> None:
-    if asset is None:
-        return
-    outlets = kwargs.get("outlets")
-    if outlets is None:
-        outlets = []
-    elif not isinstance(outlets, (list, tuple)):
-        outlets = [outlets]
-    kwargs["outlets"] = [*outlets, asset]
 
 
 def _micros(instant: datetime) -> int:
@@ -415,16 +389,8 @@ class XentreeTranscriptExportOperator(BaseOperator):
             )
         if not isinstance(page_size, int) or not 1 <= page_size <= 200:
             raise ValueError(f"page_size must be an integer from 1 to 200, got {page_size!r}")
-        if asset is None or asset is True:
-            uri = default_asset_uri(output_path)
-            outlet = Asset(uri) if uri else None
-        elif asset is False:
-            outlet = None
-        elif isinstance(asset, str):
-            outlet = Asset(asset)
-        else:
-            outlet = asset
-        _outlets_with(kwargs, outlet)
+        outlet = resolve_asset(asset, output_path)
+        add_outlet(kwargs, outlet)
         super().__init__(**kwargs)
         self.output_path = output_path
         self.xentree_conn_id = xentree_conn_id
