@@ -60,13 +60,16 @@ def peak_rss_mb() -> float:
 def open_sockets() -> int:
     """How many sockets this process has open right now (Linux ``/proc``; -1 elsewhere)."""
     try:
-        return sum(
-            1
-            for fd in os.listdir("/proc/self/fd")
-            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
-        )
+        fds = os.listdir("/proc/self/fd")
     except OSError:
         return -1
+    count = 0
+    for fd in fds:
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:  # the descriptor closed meanwhile (e.g. the one listdir used)
+            continue
+    return count
 
 
 @contextlib.contextmanager
