@@ -35,9 +35,9 @@ from typing import Any
 
 import pytest
 import requests
-from airflow_cluster import AirflowCluster
 
 from xentree_provider.testing import SandboxServer
+from xentree_provider.testing.airflow_cluster import AirflowCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

@@ -168,7 +168,7 @@ class AirflowCluster:
         return self
 
     def _airflow_cli(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 - our own interpreter running Airflow's CLI
             [sys.executable, "-m", "airflow", *args],
             env=self.env,
             cwd=self.home,
@@ -187,14 +187,15 @@ class AirflowCluster:
     def _spawn(self, name: str, args: tuple[str, ...]) -> None:
         log = (self.home / "component-logs" / f"{name}.log").open("wb")
         self._logs[name] = log
+        # The first component leads a new process group (in this session, so that the others may join
+        # it: a process can only join a group of its own session).
+        group = 0 if self.pgid is None else self.pgid
         kwargs: dict[str, Any] = {}
-        if self.pgid is None:
-            # The first component leads a new process group (in this session, so that the others
-            # may join it: a process can only join a group of its own session).
-            kwargs["process_group"] = 0
-        else:
-            kwargs["process_group"] = self.pgid
-        proc = subprocess.Popen(
+        if sys.version_info >= (3, 11):
+            kwargs["process_group"] = group
+        else:  # pragma: no cover - Python 3.10
+            kwargs["preexec_fn"] = lambda: os.setpgid(0, group)
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter running Airflow, fixed arguments
             [sys.executable, "-m", "airflow", *args],
             env=self.env,
             cwd=self.home,
