@@ -1,14 +1,12 @@
 """Provider metadata read by Airflow's ``ProvidersManager``.
 
-The optional sections (operators, sensors, triggers, extra links) are computed when Airflow asks, from
-the files of the installed package, so they list only the modules that exist, without importing them
-(DAG-parse cost matters).
+Plain data: building it imports nothing but the connection-form description (DAG-parse cost matters).
+``tests/unit/test_provider_info.py`` checks that every module declared here exists and that every public
+operator, sensor, trigger and link module of the package is declared.
 """
 
 from __future__ import annotations
 
-import pkgutil
-from importlib.util import find_spec
 from typing import Any
 
 from xentree_provider.hooks import connection_form
@@ -17,11 +15,10 @@ __all__ = [
     "EXTRA_LINK_CLASSES",
     "HOOK_MODULES",
     "INTEGRATION_NAME",
-    "OPERATOR_PACKAGE",
-    "SENSOR_PACKAGE",
-    "TRIGGER_PACKAGE",
+    "OPERATOR_MODULES",
+    "SENSOR_MODULES",
+    "TRIGGER_MODULES",
     "build_provider_info",
-    "package_modules",
 ]
 
 PACKAGE_NAME = "airflow-provider-xentree"
@@ -29,55 +26,29 @@ INTEGRATION_NAME = "Xentree"
 DOCS_URL = "https://xentree-provider.readthedocs.io/"
 HOOK_CLASS_NAME = "xentree_provider.hooks.xentree.XentreeHook"
 
-# --- Modules declared in provider info ------------------------------------------------------------
-# Hooks are declared explicitly (the async twin once it exists). Operators, sensors and triggers are
-# every public module (name not starting with "_") of their sub-package, found on disk without
-# importing anything, so the metadata grows as modules land. Extra links are class paths, listed once
-# their module exists.
 HOOK_MODULES: tuple[str, ...] = ("xentree_provider.hooks.xentree", "xentree_provider.hooks.xentree_async")
-OPERATOR_PACKAGE = "xentree_provider.operators"
-SENSOR_PACKAGE = "xentree_provider.sensors"
-TRIGGER_PACKAGE = "xentree_provider.triggers"
+OPERATOR_MODULES: tuple[str, ...] = (
+    "xentree_provider.operators.conversations",
+    "xentree_provider.operators.english",
+    "xentree_provider.operators.knowledge",
+    "xentree_provider.operators.live",
+    "xentree_provider.operators.organizations",
+)
+SENSOR_MODULES: tuple[str, ...] = (
+    "xentree_provider.sensors.base",
+    "xentree_provider.sensors.english",
+    "xentree_provider.sensors.live",
+)
+TRIGGER_MODULES: tuple[str, ...] = ("xentree_provider.triggers.condition",)
 EXTRA_LINK_CLASSES: tuple[str, ...] = (
     "xentree_provider.links.xentree.XentreeTranscriptLink",
     "xentree_provider.links.xentree.XentreeOrganizationLink",
     "xentree_provider.links.xentree.XentreeXelLink",
 )
-# ---------------------------------------------------------------------------------------------------
 
 
-def _module_exists(name: str) -> bool:
-    try:
-        return find_spec(name) is not None
-    except (ImportError, ValueError):  # a missing parent package raises instead of returning None
-        return False
-
-
-def _existing(names: tuple[str, ...]) -> list[str]:
-    return [name for name in names if _module_exists(name)]
-
-
-def package_modules(package: str) -> list[str]:
-    """Return the public modules of ``package`` (sorted), found on disk without importing them."""
-    try:
-        spec = find_spec(package)
-    except (ImportError, ValueError):
-        return []
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    names = {
-        f"{package}.{info.name}"
-        for info in pkgutil.iter_modules(list(spec.submodule_search_locations))
-        if not info.name.startswith("_") and not info.ispkg
-    }
-    return sorted(names)
-
-
-def _module_section(package: str) -> list[dict[str, Any]]:
-    modules = package_modules(package)
-    if not modules:
-        return []
-    return [{"integration-name": INTEGRATION_NAME, "python-modules": modules}]
+def _section(modules: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{"integration-name": INTEGRATION_NAME, "python-modules": list(modules)}]
 
 
 def build_provider_info() -> dict[str, Any]:
@@ -99,11 +70,10 @@ def build_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        # The sync hook is always declared: it is the core of the provider.
         "hooks": [
             {
                 "integration-name": INTEGRATION_NAME,
-                "python-modules": [HOOK_MODULES[0], *_existing(HOOK_MODULES[1:])],
+                "python-modules": list(HOOK_MODULES),
             }
         ],
         "connection-types": [
@@ -117,14 +87,8 @@ def build_provider_info() -> dict[str, Any]:
         ],
     }
 
-    # Optional sections: present only when at least one module has landed.
-    if operators := _module_section(OPERATOR_PACKAGE):
-        info["operators"] = operators
-    if sensors := _module_section(SENSOR_PACKAGE):
-        info["sensors"] = sensors
-    if triggers := _module_section(TRIGGER_PACKAGE):
-        info["triggers"] = triggers
-    extra_links = [path for path in EXTRA_LINK_CLASSES if _module_exists(path.rpartition(".")[0])]
-    if extra_links:
-        info["extra-links"] = extra_links
+    info["operators"] = _section(OPERATOR_MODULES)
+    info["sensors"] = _section(SENSOR_MODULES)
+    info["triggers"] = _section(TRIGGER_MODULES)
+    info["extra-links"] = list(EXTRA_LINK_CLASSES)
     return info

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
@@ -192,6 +193,43 @@ def test_declared_modules_and_classes_import(info: dict[str, Any]) -> None:
         assert path in EXTRA_LINK_CLASSES
         _import_string(path)
     _import_string(_xentree_conn_type(info)["hook-class-name"])
+
+
+def _public_modules(package: str) -> set[str]:
+    pkg = importlib.import_module(package)
+    return {f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")}
+
+
+def test_every_shipped_module_is_declared(info: dict[str, Any]) -> None:
+    declared = {
+        section: {m for entry in info[section] for m in entry["python-modules"]}
+        for section in ("operators", "sensors", "triggers")
+    }
+    assert declared["operators"] == _public_modules("xentree_provider.operators")
+    assert declared["sensors"] == _public_modules("xentree_provider.sensors")
+    # Trigger modules: those defining a BaseTrigger subclass (the others hold condition functions).
+    from airflow.triggers.base import BaseTrigger
+
+    trigger_modules = {
+        name
+        for name in _public_modules("xentree_provider.triggers")
+        if any(
+            isinstance(obj, type) and issubclass(obj, BaseTrigger) and obj.__module__ == name
+            for obj in vars(importlib.import_module(name)).values()
+        )
+    }
+    assert declared["triggers"] == trigger_modules
+    links = importlib.import_module("xentree_provider.links.xentree")
+    link_classes = {
+        f"{links.__name__}.{name}"
+        for name, obj in vars(links).items()
+        if isinstance(obj, type)
+        and obj.__module__ == links.__name__
+        and not name.startswith("_")
+        and getattr(obj, "name", None)
+        and name != "XentreeLink"
+    }
+    assert set(info["extra-links"]) == link_classes
 
 
 def test_hook_mirrors_the_form() -> None:
