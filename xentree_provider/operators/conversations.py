@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
 from xentree_provider.api.errors import XentreeConfigError
-from xentree_provider.hooks.xentree import XentreeHook
+from xentree_provider.operators._hooked import UsesXentreeHook
 
 __all__ = ["DEFAULT_MAX_PROMPT_CHARS", "XentreeGenerateResponseOperator"]
 
@@ -29,7 +28,7 @@ def _prompt_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, indent=1)
 
 
-class XentreeGenerateResponseOperator(BaseOperator):
+class XentreeGenerateResponseOperator(UsesXentreeHook, BaseOperator):
     """Send a prompt to Xentree's "generate an AI response" endpoint; return the content and model.
 
     The prompt is templated, so it can carry upstream results, e.g.
@@ -82,11 +81,6 @@ class XentreeGenerateResponseOperator(BaseOperator):
         self.conversation_history = conversation_history
         self.max_prompt_chars = max_prompt_chars
         self.xentree_conn_id = xentree_conn_id
-
-    @cached_property
-    def hook(self) -> XentreeHook:
-        """The Xentree hook (created on first use, never at DAG parse)."""
-        return XentreeHook(xentree_conn_id=self.xentree_conn_id)
 
     def _history(self) -> list[Mapping[str, str]] | None:
         history = self.conversation_history

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
-from functools import cached_property
 from typing import Any, cast
 
 from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
 
 from xentree_provider.api.errors import XentreeConfigError, XentreeError, XentreePermissionError
-from xentree_provider.hooks.xentree import XentreeHook
 from xentree_provider.operators._assets import add_outlet, resolve_asset
+from xentree_provider.operators._hooked import UsesXentreeHook
 from xentree_provider.operators._outputs import atomic_write, output_path
 from xentree_provider.operators._report_data import (
     Scope,
@@ -77,7 +76,7 @@ def resolve_report_days(
     return first, last
 
 
-class XentreeXELProgressReportOperator(BaseOperator):
+class XentreeXELProgressReportOperator(UsesXentreeHook, BaseOperator):
     """Write a Xentree English progress report: ``progress.csv``, ``progress.json`` and ``report.html``.
 
     Two scopes:
@@ -171,11 +170,6 @@ class XentreeXELProgressReportOperator(BaseOperator):
         self.output_conn_id = output_conn_id
         self.page_size = page_size
         self.asset = outlet
-
-    @cached_property
-    def hook(self) -> XentreeHook:
-        """The Xentree hook (created on first use, never at DAG parse)."""
-        return XentreeHook(xentree_conn_id=self.xentree_conn_id)
 
     # -- reading ------------------------------------------------------------------------------------
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
 from xentree_provider.api.errors import XentreeConfigError, XentreeError
-from xentree_provider.hooks.xentree import XentreeHook
+from xentree_provider.operators._hooked import UsesXentreeHook
 from xentree_provider.operators._outputs import atomic_write, output_path
 
 __all__ = [
@@ -57,7 +56,7 @@ def _filters(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-class XentreeKnowledgeSearchOperator(BaseOperator):
+class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
     """Search the Xentree knowledge base and pass the hits on.
 
     Without ``output_path`` the hits go to XCom (``return_value``): at most ``max_results`` of them, so
@@ -116,11 +115,6 @@ class XentreeKnowledgeSearchOperator(BaseOperator):
         self.xentree_conn_id = xentree_conn_id
         self.output_conn_id = output_conn_id
 
-    @cached_property
-    def hook(self) -> XentreeHook:
-        """The Xentree hook (created on first use, never at DAG parse)."""
-        return XentreeHook(xentree_conn_id=self.xentree_conn_id)
-
     def execute(self, context: Context) -> dict[str, Any]:
         """Search, then return the hits (or write them and return the path)."""
         query = _query(self.query)
@@ -178,7 +172,7 @@ class XentreeKnowledgeSearchOperator(BaseOperator):
         }
 
 
-class XentreeRagQueryOperator(BaseOperator):
+class XentreeRagQueryOperator(UsesXentreeHook, BaseOperator):
     """Ask the Xentree knowledge base a question; returns the synthesised answer with its sources.
 
     Returns ``{"query", "answer", "sources", "source_count", "output_path"}``; ``sources`` is capped at
@@ -223,11 +217,6 @@ class XentreeRagQueryOperator(BaseOperator):
         self.fail_on_empty = fail_on_empty
         self.xentree_conn_id = xentree_conn_id
         self.output_conn_id = output_conn_id
-
-    @cached_property
-    def hook(self) -> XentreeHook:
-        """The Xentree hook (created on first use, never at DAG parse)."""
-        return XentreeHook(xentree_conn_id=self.xentree_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Ask, then return the answer and its sources."""

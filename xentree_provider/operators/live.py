@@ -23,7 +23,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
 from itertools import islice
 from typing import IO, TYPE_CHECKING, Any
 
@@ -39,11 +38,13 @@ from xentree_provider.api.errors import (
 from xentree_provider.api.timestamps import format_timestamp, parse_timestamp
 from xentree_provider.links.xentree import XentreeTranscriptLink
 from xentree_provider.operators._assets import add_outlet, resolve_asset
+from xentree_provider.operators._hooked import UsesXentreeHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
 
     from xentree_provider.hooks.xentree import XentreeHook
+
 
 __all__ = [
     "CSV_COLUMNS",
@@ -319,7 +320,7 @@ class TranscriptExporter:
 # -- the operator ----------------------------------------------------------------------------------
 
 
-class XentreeTranscriptExportOperator(BaseOperator):
+class XentreeTranscriptExportOperator(UsesXentreeHook, BaseOperator):
     """Exports the Xentree Live transcripts of a time window to a file in object storage.
 
     The window is the run's data interval (``data_interval_start`` inclusive, ``data_interval_end``
@@ -405,13 +406,6 @@ class XentreeTranscriptExportOperator(BaseOperator):
         self.asset = outlet
         self.hook_overrides = dict(hook_overrides or {})
         self._lineage: dict[str, str] | None = None
-
-    @cached_property
-    def hook(self) -> XentreeHook:
-        """The Xentree hook (built on first use)."""
-        from xentree_provider.hooks.xentree import XentreeHook
-
-        return XentreeHook(self.xentree_conn_id, **self.hook_overrides)
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Resolve the window, select, fetch and write; return a small summary."""

@@ -13,7 +13,6 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
@@ -31,8 +30,8 @@ from xentree_provider.api.errors import (
     XentreeResponseError,
     XentreeServerError,
 )
-from xentree_provider.hooks.xentree import XentreeHook
 from xentree_provider.links.xentree import XentreeOrganizationLink
+from xentree_provider.operators._hooked import UsesXentreeHook
 from xentree_provider.operators._membership_plan import (
     Action,
     GuardCheck,
@@ -89,7 +88,7 @@ class _Outcome:
     permanent: bool = False
 
 
-class XentreeOrgMembershipSyncOperator(BaseOperator):
+class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
     """Make one Xentree organization's membership and roles follow a roster.
 
     The roster (``source``) is read and validated first: duplicate e-mails, unknown roles, empty
@@ -151,7 +150,7 @@ class XentreeOrgMembershipSyncOperator(BaseOperator):
         source_conn_id: str | None = None,
         report_conn_id: str | None = None,
         reconcile_rounds: int = 5,
-        xentree_conn_id: str = XentreeHook.default_conn_name,
+        xentree_conn_id: str = "xentree_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -177,11 +176,6 @@ class XentreeOrgMembershipSyncOperator(BaseOperator):
         self.report_conn_id = report_conn_id
         self.reconcile_rounds = reconcile_rounds
         self.xentree_conn_id = xentree_conn_id
-
-    @cached_property
-    def hook(self) -> XentreeHook:
-        """The Xentree hook (created on first use, never at DAG parse time)."""
-        return XentreeHook(xentree_conn_id=self.xentree_conn_id)
 
     # -- execute --------------------------------------------------------------------------------
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator
@@ -51,11 +50,13 @@ from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from xentree_provider.api.errors import XentreeError
+from xentree_provider.operators._hooked import UsesXentreeHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from xentree_provider.hooks.xentree import XentreeHook
+
 
 __all__ = ["XentreeConditionSensor"]
 
@@ -63,7 +64,7 @@ DEFER_TIMEOUT_GRACE = 300.0
 """Seconds past the trigger's own deadline after which Airflow gives up on the deferral (a backstop)."""
 
 
-class XentreeConditionSensor(BaseSensorOperator):
+class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
     """Waits for a Xentree condition; poke, reschedule or deferrable.
 
     Subclasses set :attr:`condition` and implement :meth:`condition_kwargs` and :meth:`check`.
@@ -101,13 +102,6 @@ class XentreeConditionSensor(BaseSensorOperator):
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = bool(deferrable)
         self.hook_overrides = dict(hook_overrides or {})
-
-    @cached_property
-    def hook(self) -> XentreeHook:
-        """The sync hook (built on first use; no connection lookup before that)."""
-        from xentree_provider.hooks.xentree import XentreeHook
-
-        return XentreeHook(self.xentree_conn_id, **self.hook_overrides)
 
     # -- to implement -------------------------------------------------------------------------------
 
