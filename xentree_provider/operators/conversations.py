@@ -46,10 +46,11 @@ class XentreeGenerateResponseOperator(UsesXentreeHook, BaseOperator):
     :param conversation_history: prior turns, ``[{"role": "user"|"assistant", "content": ...}]``.
         Templated.
     :param max_prompt_chars: the longest prompt accepted (default ``32000`` characters).
-    :param xentree_conn_id: the Xentree connection (``conversations:write`` with an API key).
+    :param xentree_conn_id: the Xentree connection (``conversations:write`` with an API key). Templated.
     """
 
     template_fields: Sequence[str] = (
+        "xentree_conn_id",
         "prompt",
         "provider",
         "user_language",

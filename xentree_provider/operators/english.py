@@ -109,7 +109,7 @@ class XentreeXELProgressReportOperator(UsesXentreeHook, BaseOperator):
         change since; when it does not exist (the first run) the report is written without it.
         Templated.
     :param title: page title; default ``Xentree English progress — <organization name>``. Templated.
-    :param xentree_conn_id: the Xentree connection.
+    :param xentree_conn_id: the Xentree connection. Templated.
     :param output_conn_id: Airflow connection for the object store of ``output_path`` (e.g. AWS).
     :param page_size: rows per request when reading the directory (the API allows at most 200).
     :param asset: the Asset outlet: None derives it from ``output_path`` (its static folder when the path
@@ -117,6 +117,7 @@ class XentreeXELProgressReportOperator(UsesXentreeHook, BaseOperator):
     """
 
     template_fields: Sequence[str] = (
+        "xentree_conn_id",
         "output_path",
         "organization_id",
         "team_id",

@@ -80,11 +80,18 @@ class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
         return the hits in XCom. Templated.
     :param max_results: most hits returned in XCom (default 20).
     :param fail_on_empty: fail the task when nothing is found.
-    :param xentree_conn_id: the Xentree connection (needs ``rag:read`` with an API key).
+    :param xentree_conn_id: the Xentree connection (needs ``rag:read`` with an API key). Templated.
     :param output_conn_id: Airflow connection for the object store of ``output_path``.
     """
 
-    template_fields: Sequence[str] = ("query", "limit", "conversation_id", "filters", "output_path")
+    template_fields: Sequence[str] = (
+        "xentree_conn_id",
+        "query",
+        "limit",
+        "conversation_id",
+        "filters",
+        "output_path",
+    )
     template_fields_renderers = {"filters": "json"}
     ui_color = "#ecfccb"
 
@@ -186,11 +193,11 @@ class XentreeRagQueryOperator(UsesXentreeHook, BaseOperator):
     :param output_path: JSON file to write the answer and sources to. Templated.
     :param max_sources: most sources returned in XCom (default 10).
     :param fail_on_empty: fail the task when the answer cites no source.
-    :param xentree_conn_id: the Xentree connection (needs ``rag:read`` with an API key).
+    :param xentree_conn_id: the Xentree connection (needs ``rag:read`` with an API key). Templated.
     :param output_conn_id: Airflow connection for the object store of ``output_path``.
     """
 
-    template_fields: Sequence[str] = ("query", "limit", "conversation_id", "output_path")
+    template_fields: Sequence[str] = ("xentree_conn_id", "query", "limit", "conversation_id", "output_path")
     ui_color = "#ecfccb"
 
     def __init__(

@@ -127,10 +127,16 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
     :param reconcile_rounds: how many times to re-read the members and retry what transient failures
         left undone before giving up (default 5); the waits between rounds follow the connection's
         retry backoff.
-    :param xentree_conn_id: the Xentree connection id.
+    :param xentree_conn_id: the Xentree connection id. Templated.
     """
 
-    template_fields: Sequence[str] = ("source", "organization_id", "report_path", "protected")
+    template_fields: Sequence[str] = (
+        "xentree_conn_id",
+        "source",
+        "organization_id",
+        "report_path",
+        "protected",
+    )
     template_fields_renderers = {"source": "py"}
     operator_extra_links = (XentreeOrganizationLink(),)
     ui_color = "#d9f2e6"
