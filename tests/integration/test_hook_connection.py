@@ -40,6 +40,12 @@ def test_api_key_lacking_scopes_is_reported(sandbox, make_hook):
     assert "organizations:read" in message and "xel:read" in message
 
 
+def test_knowledge_only_api_key_is_valid(sandbox, make_hook):
+    ok, message = make_hook("rag").test_connection()
+    assert ok, message
+    assert "knowledge base" in message and "live:read" in message
+
+
 def test_bad_password_fails_without_echoing_it(sandbox, monkeypatch):
     conn = sandbox.login_connection()
     conn["password"] = "wrong-password-xyz"

@@ -275,3 +275,12 @@ def test_no_api_path_literals_outside_the_routes_table() -> None:
             ):
                 offenders.append(f"{relative}:{node.lineno}: {node.value!r}")
     assert not offenders, "API paths outside api/routes.py:\n" + "\n".join(offenders)
+
+
+def test_only_a_retried_delete_treats_404_as_done() -> None:
+    from xentree_provider.api.transport import deleted_on_an_earlier_try
+
+    remove = ROUTES["remove_member"]
+    assert deleted_on_an_earlier_try(remove, 2)
+    assert not deleted_on_an_earlier_try(remove, 1)  # a first-try 404 means a wrong id
+    assert not deleted_on_an_earlier_try(ROUTES["get_organization"], 2)

@@ -246,6 +246,23 @@ def test_retry_extras() -> None:
 
 
 @pytest.mark.parametrize(
+    "name", ["max_retries", "retry_max_wait", "token_refresh_lead", "verify", "allow_insecure_http"]
+)
+@pytest.mark.parametrize("value", [None, ""])
+def test_empty_extras_mean_the_default(name: str, value: Any) -> None:
+    # The UI saves fields left empty as null or "": "not set", never "off" (an empty verify must not
+    # turn TLS checks off).
+    settings = build(extra={name: value})
+    default = build()
+    assert (settings.retry, settings.token_refresh_lead, settings.verify, settings.allow_insecure_http) == (
+        default.retry,
+        default.token_refresh_lead,
+        True,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
     ("name", "value", "words"),
     [
         ("max_retries", "many", "must be a number"),
@@ -253,7 +270,6 @@ def test_retry_extras() -> None:
         ("max_retries", -1, "at least 0"),
         ("retry_max_wait", "x", "must be a number"),
         ("retry_max_wait", -2, "at least 0"),
-        ("token_refresh_lead", None, "must be a number"),
         ("token_refresh_lead", [1], "must be a number"),
     ],
 )

@@ -7,6 +7,7 @@ by triggers, where many of them share one event loop in the triggerer.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -14,9 +15,10 @@ import httpx
 
 from xentree_provider.api.errors import (
     XentreeAuthError,
-    XentreeConfigError,
     XentreeConnectionError,
+    XentreeNotFoundError,
     XentreeTimeoutError,
+    tls_error,
 )
 from xentree_provider.api.logs import LoggerLike
 from xentree_provider.api.pagination import DEFAULT_PAGE_SIZE, PageReader, aiter_records
@@ -24,11 +26,21 @@ from xentree_provider.api.responses import decode_response
 from xentree_provider.api.routes import ROUTES, Auth, Route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.tokens import AsyncTokenManager, SecretSink
-from xentree_provider.api.transport import POOL_SIZE, check_route_auth
+from xentree_provider.api.transport import POOL_SIZE, check_route_auth, deleted_on_an_earlier_try
 
 __all__ = ["AsyncTransport"]
 
 log = logging.getLogger(__name__)
+
+
+def _is_tls_failure(error: BaseException) -> bool:
+    """True when the error (or what caused it) is an ``ssl.SSLError``."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _async_connection_error(error: httpx.HTTPError, method: str, path: str) -> XentreeConnectionError:
@@ -113,7 +125,12 @@ class AsyncTransport:
             safe_to_retry=route.safe_to_retry, log=self.log, what=f"{route.method} {path}"
         ):
             with attempt:
-                return await self._send(route, path, query, json, data, bearer)
+                try:
+                    return await self._send(route, path, query, json, data, bearer)
+                except XentreeNotFoundError:
+                    if deleted_on_an_earlier_try(route, attempt.retry_state.attempt_number):
+                        return None
+                    raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _send(
@@ -137,36 +154,39 @@ class AsyncTransport:
                 token = await self.tokens.access_token()
                 headers["Authorization"] = f"Bearer {token}"
         try:
-            return await self._exchange(route.method, path, query, json, data, headers)
+            return await self._exchange(route, path, query, json, data, headers)
         except XentreeAuthError:
             if token is None or self.tokens is None:
                 raise
             self.tokens.invalidate(token)
             headers["Authorization"] = f"Bearer {await self.tokens.access_token()}"
-            return await self._exchange(route.method, path, query, json, data, headers)
+            return await self._exchange(route, path, query, json, data, headers)
 
     async def _exchange(
         self,
-        method: str,
+        route: Route,
         path: str,
         query: Mapping[str, Any],
         json: Any,
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str],
     ) -> Any:
+        method = route.method
         try:
             response = await self.client.request(
                 method, path, params=dict(query) or None, json=json, data=data, headers=headers
             )
         except httpx.HTTPError as error:
-            if "CERTIFICATE_VERIFY_FAILED" in str(error):
-                raise XentreeConfigError(
-                    f"TLS failed talking to {self.settings.base_url}: the certificate could not be verified. "
-                    "Fix the server certificate, or point the extra 'verify' at a CA bundle file."
-                ) from None
+            if isinstance(error, httpx.ConnectError) and _is_tls_failure(error):
+                raise tls_error(self.settings.base_url, str(error)) from None
             raise _async_connection_error(error, method, path) from None
         return decode_response(
-            response.status_code, response.headers, response.content, method=method, path=path
+            response.status_code,
+            response.headers,
+            response.content,
+            method=method,
+            path=path,
+            withhold_body=route.secret_body,
         )
 
     def iter_list(

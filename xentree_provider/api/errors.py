@@ -26,6 +26,7 @@ __all__ = [
     "XentreeTimeoutError",
     "XentreeValidationError",
     "error_from_response",
+    "tls_error",
 ]
 
 BODY_PREVIEW_CHARS = 200
@@ -236,6 +237,19 @@ def _parse_error_body(body: bytes) -> tuple[str | None, str | None, dict[str, An
         summary = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in field_errors.items())
         return None, summary or None, {}, field_errors
     return None, None, {}, {}
+
+
+def tls_error(base_url: str, detail: str) -> XentreeConfigError:
+    """The error for a failed TLS handshake: a certificate problem, or not TLS at all on that port."""
+    if "CERTIFICATE_VERIFY_FAILED" in detail or "certificate verify failed" in detail:
+        return XentreeConfigError(
+            f"TLS failed talking to {base_url}: the certificate could not be verified. Fix the server "
+            "certificate, or set the extra 'verify' to the path of a CA bundle file that trusts it."
+        )
+    return XentreeConfigError(
+        f"TLS handshake with {base_url} failed ({detail[:120]}); is the server plain http:// rather than "
+        "https://, or is the port wrong?"
+    )
 
 
 def error_from_response(

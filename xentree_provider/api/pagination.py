@@ -10,6 +10,7 @@ Only one page is held at a time; records are yielded lazily.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -46,6 +47,7 @@ class PageReader:
         self.page = 1
         self.done = False
         self.pages_read = 0
+        self._last_page_key: str | None = None
 
     def next_params(self) -> dict[str, Any]:
         """Query parameters for the next request."""
@@ -78,6 +80,15 @@ class PageReader:
         else:
             raise XentreeResponseError(f"expected a list response, got {type(payload).__name__}")
 
+        if records:
+            # A server ignoring the paging parameters would otherwise be read forever.
+            key = json.dumps([records[0], records[-1], len(records)], sort_keys=True, default=str)
+            if key == self._last_page_key:
+                raise XentreeResponseError(
+                    f"the server returned the same page again (after {self.offset} records): it ignores "
+                    f"the paging parameters {sorted(self.next_params())}"
+                )
+            self._last_page_key = key
         self.pages_read += 1
         self.offset += len(records)
         self.page += 1

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from xentree_provider.api.errors import error_from_response, unexpected_body_error
+from xentree_provider.api.errors import XentreeConfigError, error_from_response, unexpected_body_error
 from xentree_provider.api.retry import parse_retry_after
 
 __all__ = ["decode_response"]
@@ -22,10 +23,12 @@ def decode_response(
     *,
     method: str,
     path: str,
+    withhold_body: bool = False,
 ) -> Any:
     """Return the decoded JSON body of a success, None for an empty one; raise a XentreeError otherwise.
 
-    ``headers`` must look names up case-insensitively (requests' and httpx's header maps do).
+    ``headers`` must look names up case-insensitively (requests' and httpx's header maps do). With
+    ``withhold_body`` (token endpoints) an unreadable success body is never quoted in the error.
     """
     content_type = headers.get("content-type")
     request_id = headers.get("x-request-id")
@@ -39,8 +42,23 @@ def decode_response(
             path=path,
             retry_after=parse_retry_after(headers.get("retry-after")),
         )
+    if 300 <= status < 400:
+        # Redirects are not followed (credentials must not travel to another host); a write that was
+        # redirected did nothing, so it must not look like a success.
+        parts = urlsplit(headers.get("location") or "")
+        target = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else parts.path or "elsewhere"
+        raise XentreeConfigError(
+            f"{method} {path} was redirected (HTTP {status}) to {target}; set the connection host to the "
+            "final API base URL"
+        )
     if status == 204 or not body.strip():
         return None
+    if withhold_body:
+        body_for_errors = (
+            f"<{len(body)} bytes withheld: a token endpoint's body may hold credentials>".encode()
+        )
+    else:
+        body_for_errors = body
     if content_type is not None and "json" not in content_type.lower():
         hint = (
             "; is the connection host the API base URL (e.g. https://my.xentree.com), not a web page?"
@@ -51,7 +69,7 @@ def decode_response(
             f"Xentree API returned {content_type} where JSON was expected{hint}",
             status=status,
             content_type=content_type,
-            body=body,
+            body=body_for_errors,
             request_id=request_id,
             method=method,
             path=path,
@@ -63,7 +81,7 @@ def decode_response(
             "Xentree API returned malformed or truncated JSON",
             status=status,
             content_type=content_type,
-            body=body,
+            body=body_for_errors,
             request_id=request_id,
             method=method,
             path=path,

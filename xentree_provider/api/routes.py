@@ -45,6 +45,8 @@ class Route:
     idempotent: bool | None = None
     paging: Paging = Paging.NONE
     form: bool = False
+    #: The success body carries credentials (tokens): never quote it in an error message.
+    secret_body: bool = False
 
     @property
     def safe_to_retry(self) -> bool:
@@ -77,8 +79,8 @@ def route(name: str) -> Route:
 _ROUTE_LIST = [
     # Authentication
     Route("register", "POST", "/api/auth/register", auth=Auth.NONE),
-    Route("login", "POST", "/api/auth/login", auth=Auth.NONE, idempotent=True, form=True),
-    Route("refresh", "POST", "/api/auth/refresh", auth=Auth.REFRESH, idempotent=True),
+    Route("login", "POST", "/api/auth/login", auth=Auth.NONE, idempotent=True, form=True, secret_body=True),
+    Route("refresh", "POST", "/api/auth/refresh", auth=Auth.REFRESH, idempotent=True, secret_body=True),
     Route("logout", "POST", "/api/auth/logout", auth=Auth.BEARER, idempotent=True),
     Route("get_me", "GET", "/api/auth/me", auth=Auth.BEARER),
     Route("update_me", "PATCH", "/api/auth/me", auth=Auth.BEARER, idempotent=True),

@@ -39,7 +39,7 @@ KNOWN_EXTRAS = frozenset(
     }
 )
 _TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off", ""}
+_FALSE = {"false", "0", "no", "off"}
 
 
 def is_loopback_host(hostname: str | None) -> bool:
@@ -196,7 +196,11 @@ class ClientSettings:
                 ", ".join(unknown),
                 ", ".join(sorted(KNOWN_EXTRAS)),
             )
-        merged = {**extras, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+        # The UI saves fields left empty as null or "": that means "not set", so the default applies.
+        merged = {
+            **{k: v for k, v in extras.items() if v not in (None, "")},
+            **{k: v for k, v in (overrides or {}).items() if v is not None},
+        }
 
         api_key = merged.get("api_key") or None
         if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 
 __all__ = ["day_param", "format_date", "format_timestamp", "parse_timestamp"]
+
+_FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)\.(\d+)")
 
 
 def parse_timestamp(value: str | datetime) -> datetime:
@@ -18,6 +21,8 @@ def parse_timestamp(value: str | datetime) -> datetime:
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
+        # Python 3.10's fromisoformat takes only 3 or 6 fraction digits: make it 6 (cut to microseconds).
+        text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:

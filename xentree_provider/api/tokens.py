@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -66,8 +66,8 @@ class TokenAction(str, Enum):
 class TokenState:
     """One access token with what we know of its lifetime, and the newest refresh token."""
 
-    access_token: str
-    refresh_token: str | None
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
     received_at: float
     expires_at: float | None
     stale: bool = False

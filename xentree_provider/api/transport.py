@@ -20,7 +20,9 @@ from xentree_provider.api.errors import (
     XentreeAuthError,
     XentreeConfigError,
     XentreeConnectionError,
+    XentreeNotFoundError,
     XentreeTimeoutError,
+    tls_error,
 )
 from xentree_provider.api.logs import LoggerLike
 from xentree_provider.api.pagination import DEFAULT_PAGE_SIZE, PageReader, iter_records
@@ -29,7 +31,7 @@ from xentree_provider.api.routes import ROUTES, Auth, Route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.tokens import SecretSink, TokenManager
 
-__all__ = ["Transport", "adhoc_route", "check_route_auth"]
+__all__ = ["Transport", "adhoc_route", "check_route_auth", "deleted_on_an_earlier_try"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,11 @@ def adhoc_route(method: str, path: str) -> Route:
         method=method.upper(),
         path=path.replace("{", "{{").replace("}", "}}"),
     )
+
+
+def deleted_on_an_earlier_try(route: Route, attempt_number: int) -> bool:
+    """A 404 answering a retried DELETE: the first try removed it and only its answer was lost."""
+    return route.method == "DELETE" and attempt_number > 1
 
 
 def check_route_auth(route: Route, settings: ClientSettings) -> None:
@@ -152,7 +159,12 @@ class Transport:
             safe_to_retry=route.safe_to_retry, log=self.log, what=f"{route.method} {path}"
         ):
             with attempt:
-                return self._send(route, path, query, json, data, bearer)
+                try:
+                    return self._send(route, path, query, json, data, bearer)
+                except XentreeNotFoundError:
+                    if deleted_on_an_earlier_try(route, attempt.retry_state.attempt_number):
+                        return None
+                    raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def _send(
@@ -176,24 +188,25 @@ class Transport:
                 token = self.tokens.access_token()
                 headers["Authorization"] = f"Bearer {token}"
         try:
-            return self._exchange(route.method, path, query, json, data, headers)
+            return self._exchange(route, path, query, json, data, headers)
         except XentreeAuthError:
             if token is None or self.tokens is None:
                 raise
             # The token was refused before its known expiry (revoked, clock skew): renew it once.
             self.tokens.invalidate(token)
             headers["Authorization"] = f"Bearer {self.tokens.access_token()}"
-            return self._exchange(route.method, path, query, json, data, headers)
+            return self._exchange(route, path, query, json, data, headers)
 
     def _exchange(
         self,
-        method: str,
+        route: Route,
         path: str,
         query: Mapping[str, Any],
         json: Any,
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str],
     ) -> Any:
+        method = route.method
         url = self.settings.base_url + path
         started = time.monotonic()
         try:
@@ -207,11 +220,8 @@ class Transport:
                 timeout=self.settings.timeout,
                 allow_redirects=False,
             )
-        except requests.exceptions.SSLError:
-            raise XentreeConfigError(
-                f"TLS failed talking to {self.settings.base_url}: the certificate could not be verified. "
-                "Fix the server certificate, or point the extra 'verify' at a CA bundle file."
-            ) from None
+        except requests.exceptions.SSLError as error:
+            raise tls_error(self.settings.base_url, str(error)) from None
         except requests.RequestException as error:
             raise _connection_error(error, method, path) from None
         self.log.debug(
@@ -223,7 +233,12 @@ class Transport:
             response.headers.get("x-request-id"),
         )
         return decode_response(
-            response.status_code, response.headers, response.content, method=method, path=path
+            response.status_code,
+            response.headers,
+            response.content,
+            method=method,
+            path=path,
+            withhold_body=route.secret_body,
         )
 
     def iter_list(

@@ -36,6 +36,7 @@ def amask_secret_soon(secret: str) -> None:
     """
     if not secret:
         return
+    from airflow.sdk._shared.secrets_masker import _secrets_masker
     from airflow.sdk.log import amask_secret
 
     try:
@@ -43,6 +44,8 @@ def amask_secret_soon(secret: str) -> None:
     except RuntimeError:
         mask_secret(secret)
         return
+    # amask_secret does this too, but only once its task runs: a log line in between would leak.
+    _secrets_masker().add_mask(secret)
     task = loop.create_task(amask_secret(secret))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
@@ -64,17 +67,16 @@ def user_agent() -> str:
 def settings_from_connection(
     conn: Connection, overrides: Mapping[str, Any], mask: Callable[[str], None]
 ) -> ClientSettings:
-    """Validated client settings from an Airflow connection; its secrets are masked first."""
-    extra = conn.extra_dejson
-    for secret in (extra.get("api_key"), conn.password):
-        if secret:
-            mask(str(secret))
-    return ClientSettings.from_connection(
+    """Validated client settings from an Airflow connection; the secrets it uses are masked at once."""
+    settings = ClientSettings.from_connection(
         host=conn.host,
         login=conn.login,
         password=conn.password,
-        extra=extra,
+        extra=conn.extra_dejson,
         port=conn.port,
         conn_id=conn.conn_id,
         overrides=overrides,
     )
+    for secret in settings.secrets():
+        mask(secret)
+    return settings

@@ -99,7 +99,10 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ExtraField(
         name="verify",
         label="Verify TLS certificates",
-        description="Verify the server's TLS certificate. Turn off only for test servers.",
+        description=(
+            "Verify the server's TLS certificate. Turn off only for test servers. In the connection's "
+            "JSON extra, a path to a CA bundle file is accepted too."
+        ),
         type="boolean",
         default=True,
     ),

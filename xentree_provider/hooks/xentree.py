@@ -145,8 +145,9 @@ class XentreeHook(BaseHook):
     ) -> Any:
         """Call any endpoint of the API (for those without a typed method); returns decoded JSON.
 
-        Retries follow the same policy: only GET/PUT/DELETE-like safe methods are retried after the
-        request may have reached the server.
+        Retries follow the same policy. Once the request may have reached the server, only GET, HEAD,
+        OPTIONS and PUT are sent again; POST, PATCH and DELETE are retried only when the request never
+        left (or the server declined it with 429/503).
         """
         return self.transport.call(adhoc_route(method, path), params=params, json=json)
 
@@ -491,28 +492,39 @@ class XentreeHook(BaseHook):
             probe.close()
 
 
+#: One cheap read without side effects per area the operators use: (area, route, call arguments).
 _API_KEY_PROBES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("live", "get_live_quota", {}),
-    ("organizations", "list_organizations", {"limit": 1}),
-    ("xel", "list_xel_modules", {"limit": 1}),
+    ("organizations", "list_organizations", {"params": {"limit": 1}}),
+    ("xel", "list_xel_modules", {"params": {"limit": 1}}),
+    ("knowledge base", "search_knowledge", {"json": {"query": "connection test", "limit": 1}}),
+    ("conversations", "list_ai_providers", {"params": {"limit": 1}}),
 )
 
 
 def _probe_api_key(probe: Transport) -> tuple[bool, str]:
-    """Try a cheap read per area; the key is valid if any answers, and we say which scopes it lacks."""
+    """Try a cheap read per area: the key is valid if any answers or names its scopes in a 403, and the
+    message says which areas it can read and which scopes it lacks."""
     readable: list[str] = []
     lacking: list[str] = []
-    for area, route_name, params in _API_KEY_PROBES:
+    granted: list[str] = []
+    for area, route_name, call_args in _API_KEY_PROBES:
         try:
-            probe.call(ROUTES[route_name], params=params)
+            probe.call(ROUTES[route_name], **call_args)
             readable.append(area)
         except XentreePermissionError as error:
             lacking.append(error.required_scope or ROUTES[route_name].scope or area)
+            granted = granted or error.granted_scopes
     base = probe.settings.base_url
-    if not readable:
+    if not readable and not granted:
         return False, (
-            f"The API key is valid for {base} but can read nothing the provider uses; it lacks "
+            f"The API key is accepted by {base} but can read nothing the provider uses; it lacks "
             f"{', '.join(lacking)}. Add those scopes to the key in Xentree."
+        )
+    if not readable:
+        return True, (
+            f"Connected to {base} with an API key whose scopes are {', '.join(granted)}; it lacks "
+            f"{', '.join(lacking)}, so tasks needing those will fail"
         )
     message = f"Connected to {base} with an API key (can read: {', '.join(readable)})"
     if lacking:

@@ -17,7 +17,12 @@ from xentree_provider.api.timestamps import day_param
 from xentree_provider.hooks._airflow import amask_secret_soon, settings_from_connection, user_agent
 from xentree_provider.hooks._async_pool import acquire_transport, release_transport
 
-__all__ = ["XentreeAsyncHook"]
+__all__ = ["HOOK_OVERRIDES", "XentreeAsyncHook"]
+
+#: The keyword overrides both hooks accept (they win over the connection's extras).
+HOOK_OVERRIDES = frozenset(
+    {"timeout", "max_retries", "retry_max_wait", "token_refresh_lead", "verify", "organization_id"}
+)
 
 
 class XentreeAsyncHook(BaseHook):
@@ -42,6 +47,12 @@ class XentreeAsyncHook(BaseHook):
     def __init__(
         self, xentree_conn_id: str = default_conn_name, *, shared: bool = True, **hook_overrides: Any
     ) -> None:
+        unknown = sorted(set(hook_overrides) - HOOK_OVERRIDES)
+        if unknown:
+            raise TypeError(
+                f"XentreeAsyncHook got unknown argument(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(HOOK_OVERRIDES))}"
+            )
         super().__init__()
         self.xentree_conn_id = xentree_conn_id
         self.shared = shared

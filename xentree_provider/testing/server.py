@@ -93,12 +93,12 @@ class SandboxServer:
             if self._proc.poll() is not None:
                 status = self._proc.returncode
                 detail = self._stderr_text()
+                self.stop()
                 raise SandboxError(f"sandbox exited with status {status} before it was ready:\n{detail}")
             if time.monotonic() > deadline:
+                detail = self._stderr_text()  # read before stop() closes it
                 self.stop()
-                raise SandboxError(
-                    f"sandbox not ready after {self.startup_timeout:.0f}s; stderr:\n{self._stderr_text()}"
-                )
+                raise SandboxError(f"sandbox not ready after {self.startup_timeout:.0f}s; stderr:\n{detail}")
             time.sleep(0.02)
         self._wait_healthy(deadline)
         return self
@@ -141,8 +141,9 @@ class SandboxServer:
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
+                url, detail = self._url, self._stderr_text()  # read before stop() clears them
                 self.stop()
-                raise SandboxError(f"sandbox at {self._url} never became healthy:\n{self._stderr_text()}")
+                raise SandboxError(f"sandbox at {url} never became healthy:\n{detail}")
             time.sleep(0.05)
 
     @property
@@ -173,6 +174,10 @@ class SandboxServer:
                 handle.close()
         self._stdout = self._stderr = None
         self._http.close()
+        # A stopped sandbox may be started again, on a new port with new credentials.
+        self._url = None
+        self._credentials = None
+        self._http = requests.Session()
         atexit.unregister(self.stop)
 
     def __enter__(self) -> SandboxServer:
