@@ -37,8 +37,13 @@ REPORT_ASSET = Asset(
     name="xentree_learning_report", uri=Path(REPORT_DIR).as_uri() if "://" not in REPORT_DIR else REPORT_DIR
 )
 TOPICS = ["learning path", "pronunciation", "business email"]
-WEEK_START = "{{ data_interval_start | ds }}"
-PREVIOUS_WEEK_START = "{{ macros.ds_add(data_interval_start | ds, -7) }}"
+# A manual run without a logical date has no interval: the paths get a placeholder and the report task
+# fails at once, saying to trigger the run with a logical date.
+_HAS_INTERVAL = "data_interval_start is defined and data_interval_start"
+WEEK_START = "{{ data_interval_start | ds if " + _HAS_INTERVAL + " else 'no-interval' }}"
+PREVIOUS_WEEK_START = (
+    "{{ macros.ds_add(data_interval_start | ds, -7) if " + _HAS_INTERVAL + " else 'no-interval' }}"
+)
 
 
 @dag(

@@ -6,7 +6,10 @@ reports the plan (dry run), then applies it. The guards make sure a bad roster c
 organization: too many removals or changes fail the apply step before any write.
 
 Params (set them when triggering): ``roster_dir`` (a local folder or an object-storage URL such as
-``s3://hr-exports/xentree``) and ``report_dir``. The Xentree connection is ``xentree_default``.
+``s3://hr-exports/xentree``; the default, this file's ``rosters/`` folder, is resolved where the DAG is
+parsed and may not exist on a worker) and ``report_dir``. Reports go to a folder named after the run's
+logical date, or its ``run_after`` date for a manual run without one. The Xentree connection is
+``xentree_default``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ REPORT_DIR = os.environ.get(
     "XENTREE_MEMBERSHIP_REPORT_DIR", str(Path(tempfile.gettempdir()) / "xentree-membership-reports")
 )
 ROSTER_SUFFIX = ".csv"
+#: Not ``{{ ds }}``: it is undefined for manual runs without a logical date; ``run_after`` is always set.
+REPORT_PATH = (
+    "{{ params.report_dir }}/{{ (dag_run.logical_date or dag_run.run_after) | ds }}/{organization_id}"
+)
 
 #: Settings shared by the plan and the apply step (the apply recomputes the plan from fresh state).
 SYNC_SETTINGS = {
@@ -59,6 +66,11 @@ def xentree_org_membership_sync() -> None:
         from xentree_provider.operators._outputs import output_path
 
         folder = output_path(roster_dir)
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"roster folder {roster_dir} not found on this worker; set the DAG param roster_dir (when "
+                f"triggering) to a folder or URL holding <organization_id>{ROSTER_SUFFIX} rosters"
+            )
         found = sorted(
             p.name.removesuffix(ROSTER_SUFFIX) for p in folder.iterdir() if p.name.endswith(ROSTER_SUFFIX)
         )
@@ -73,13 +85,13 @@ def xentree_org_membership_sync() -> None:
             task_id="plan",
             organization_id=organization_id,
             dry_run=True,
-            report_path="{{ params.report_dir }}/{{ ds }}/{organization_id}.plan.json",
+            report_path=REPORT_PATH + ".plan.json",
             **SYNC_SETTINGS,  # type: ignore[arg-type]
         )
         apply = XentreeOrgMembershipSyncOperator(
             task_id="apply",
             organization_id=organization_id,
-            report_path="{{ params.report_dir }}/{{ ds }}/{organization_id}.result.json",
+            report_path=REPORT_PATH + ".result.json",
             retries=2,
             **SYNC_SETTINGS,  # type: ignore[arg-type]
         )

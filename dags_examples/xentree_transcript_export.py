@@ -21,6 +21,11 @@ from xentree_provider.operators.live import XentreeTranscriptExportOperator
 from xentree_provider.sensors.live import XentreeTranscriptSensor
 
 DAG_ID = "xentree_transcript_export"
+#: The day a run covers, as rendered in the output path (a placeholder when the run has no interval).
+DAY = (
+    "{{ data_interval_start | ds if data_interval_start is defined and data_interval_start "
+    "else 'no-interval' }}"
+)
 
 
 def output_base() -> str:
@@ -53,13 +58,18 @@ def build_dag(base: str | None = None, dag_id: str = DAG_ID) -> DAG:
             mode="reschedule",  # or deferrable=True to wait in the triggerer
             poke_interval=timedelta(minutes=10),
             timeout=timedelta(hours=6),
+            # A day without sessions is not an error: after the timeout the sensor is skipped and the
+            # export still runs, writing the day's empty file.
+            soft_fail=True,
         )
         export = XentreeTranscriptExportOperator(
             task_id="export_transcripts",
-            # The window defaults to the run's data interval; the path names the day it covers.
-            output_path=base + "/transcripts/dt={{ data_interval_start | ds }}/transcripts.jsonl.gz",
+            # The window defaults to the run's data interval; the path names the day it covers. (A
+            # manual run without a logical date has no interval: the task then fails at once, saying so.)
+            output_path=base + "/transcripts/dt=" + DAY + "/transcripts.jsonl.gz",
             export_format="jsonl",
             compression="gzip",
+            trigger_rule="none_failed",  # runs after the sensor succeeded or gave up on an empty day
         )
         wait >> export
     return dag

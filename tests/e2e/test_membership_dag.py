@@ -117,3 +117,61 @@ def test_a_roster_that_would_wipe_the_organization_fails_the_apply_step(
     report = json.loads(result.read_text())
     assert report["status"] == "blocked"
     assert report["guards"]["violations"]
+
+
+def test_a_manual_run_without_logical_date_writes_reports_under_the_run_date(
+    xentree_sandbox_clean: SandboxServer, airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dags_examples.xentree_org_membership_sync import xentree_org_membership_sync
+
+    sandbox = xentree_sandbox_clean
+    org = sandbox.credentials()["org_ids"]["acme"]
+    roster_dir = tmp_path / "rosters"
+    roster_dir.mkdir()
+    rows = sandbox.members(org)  # the roster matches the organization: nothing to change
+    (roster_dir / f"{org}.csv").write_text(
+        "email,role,team_id\n" + "".join(f"{m['email']},{m['role']},{m['team_id'] or ''}\n" for m in rows)
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_XENTREE_DEFAULT", sandbox.connection_env())
+
+    run = xentree_org_membership_sync().test(
+        logical_date=None, run_conf={"roster_dir": str(roster_dir), "report_dir": str(tmp_path / "reports")}
+    )
+
+    assert run.logical_date is None
+    assert str(run.state).endswith("success")
+    day = run.run_after.strftime("%Y-%m-%d")
+    assert sorted(
+        p.relative_to(tmp_path / "reports").as_posix() for p in (tmp_path / "reports").rglob("*")
+    ) == [
+        day,
+        f"{day}/{org}.plan.json",
+        f"{day}/{org}.result.json",
+    ]
+    assert sandbox.counters()["writes"] == {}
+
+
+def test_a_missing_roster_folder_fails_with_a_message_naming_it_and_the_param(
+    xentree_sandbox_clean: SandboxServer,
+    airflow_db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dags_examples.xentree_org_membership_sync import xentree_org_membership_sync
+
+    monkeypatch.setenv("AIRFLOW_CONN_XENTREE_DEFAULT", xentree_sandbox_clean.connection_env())
+    missing = tmp_path / "not-mounted-here"
+
+    run = xentree_org_membership_sync().test(
+        logical_date=None, run_conf={"roster_dir": str(missing), "report_dir": str(tmp_path / "reports")}
+    )
+
+    assert str(run.state).endswith("failed")
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["organizations"].endswith("failed")
+    printed = capsys.readouterr()
+    output = printed.out + printed.err
+    assert f"roster folder {missing} not found on this worker; set the DAG param roster_dir" in output
+    assert "Errno 2" not in output
+    assert xentree_sandbox_clean.counters()["writes"] == {}

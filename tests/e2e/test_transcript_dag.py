@@ -190,3 +190,39 @@ def test_deferrable_sensor_timeout_is_a_skip_with_soft_fail(world, sensor_dag):
     )
     run = dag.test(logical_date=None)
     assert _states(run) == {"wait": "skipped"}
+
+
+def test_a_manual_run_without_a_logical_date_fails_at_once_saying_why(world, tmp_path, capfd):
+    """No data interval: the export fails on its first try (no retries burnt) with the clear message."""
+    from airflow.utils.session import create_session
+
+    from dags_examples.xentree_transcript_export import build_dag
+
+    dag = build_dag(str(tmp_path))
+    run = dag.test(logical_date=None)
+    assert str(run.state).endswith("failed")
+    with create_session() as session:
+        states = {
+            ti.task_id: (str(ti.state), ti.try_number) for ti in run.get_task_instances(session=session)
+        }
+    # The sensor soft-fails (skipped), the export fails for good, not up_for_retry: the DAG allows 2.
+    assert states["wait_for_transcripts"][0] == "skipped"
+    assert states["export_transcripts"] == ("failed", 1)
+    captured = capfd.readouterr()
+    assert "no data interval" in captured.out + captured.err
+    assert not list(tmp_path.rglob("*.jsonl.gz"))
+
+
+def test_an_empty_day_still_writes_its_empty_file(world, tmp_path, monkeypatch):
+    """The sensor gives up on a day without sessions (soft fail) and the export writes the empty file."""
+    from dags_examples.xentree_transcript_export import build_dag
+
+    dag = build_dag(str(tmp_path))
+    sensor = dag.get_task("wait_for_transcripts")
+    sensor.timeout = 1.5  # the example waits 6 hours
+    sensor.poke_interval = 0.5
+    day = ANCHOR + timedelta(days=3)  # after the sandbox's data: no sessions
+    run = dag.test(logical_date=day + timedelta(days=1))
+    assert _states(run) == {"wait_for_transcripts": "skipped", "export_transcripts": "success"}
+    path = tmp_path / "transcripts" / f"dt={day.date().isoformat()}" / "transcripts.jsonl.gz"
+    assert gzip.decompress(path.read_bytes()) == b""

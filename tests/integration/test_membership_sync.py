@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +221,37 @@ def test_change_ratio_guard_blocks_before_any_write(sandbox: SandboxServer) -> N
     # The same plan passes with a looser guard.
     assert sync(rows, org, max_changes_ratio=0.25)["failed"] == 0
     assert state(sandbox, org) == expected_state(before, rows)
+
+
+@pytest.fixture
+def small_orgs(sandbox: SandboxServer) -> Iterator[SandboxServer]:
+    """The sandbox with 4 members per organization; back to its start-up state afterwards."""
+    sandbox.reset(members_per_org=4)
+    os.environ[CONN] = sandbox.connection_env()
+    yield sandbox
+    sandbox.reset()
+    os.environ[CONN] = sandbox.connection_env()
+
+
+def test_a_small_organization_can_add_members(small_orgs: SandboxServer) -> None:
+    """With 4 members the ratio alone allows 0.8 changes; min_changes_allowed (5) lets it grow."""
+    sandbox = small_orgs
+    org = org_id(sandbox, "globex")
+    before = state(sandbox, org)
+    assert len(before) == 4
+    rows = changed_roster(sandbox, "globex", adds=1, roles=0, teams=0, removals=0)
+    assert sync(rows, org)["added"] == 1
+    assert state(sandbox, org) == expected_state(before, rows)
+    # Up to five changes pass; six do not, and the error names the floor.
+    rows = roster_of(sandbox, org) + [
+        {"email": f"wave{n}@globex.example", "role": "member", "team_id": None} for n in range(6)
+    ]
+    with pytest.raises(
+        MembershipGuardError, match=r"changes 6 of 5 members, more than min_changes_allowed=5"
+    ):
+        sync(rows, org)
+    assert sync(rows[:-1], org)["added"] == 5
+    assert len(sandbox.members(org)) == 10
 
 
 def test_dry_run_makes_no_write_even_when_a_guard_would_block(sandbox: SandboxServer, tmp_path: Path) -> None:

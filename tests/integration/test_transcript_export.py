@@ -284,9 +284,35 @@ def test_a_killed_try_leaves_no_file_and_a_rerun_is_identical(world, tmp_path):
             proc.wait()
     assert not target.exists()
     sandbox.clear_faults()
+    an_hour_ago = time.time() - 3601
+    for temporary in temporaries:  # the killed try's temporary, now older than stale_temp_age
+        os.utime(temporary, (an_hour_ago, an_hour_ago))
     export(tmp_path, "out/killed.jsonl")
     assert target.read_bytes() == reference.read_bytes()
     assert not [p for p in target.parent.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_cleanup_keeps_other_names_and_young_temporaries(world, tmp_path):
+    """Only old temporaries of exactly this destination go; a concurrent try's live one stays."""
+    long_ago = time.time() - 7200
+
+    def temporary(name: str, *, old: bool) -> Path:
+        path = tmp_path / f"{TEMP_PREFIX}{os.urandom(16).hex()}-{name}"
+        path.write_text("partial")
+        if old:
+            os.utime(path, (long_ago, long_ago))
+        return path
+
+    stale = temporary("west.jsonl", old=True)
+    live = temporary("west.jsonl", old=False)  # another try of this task, still writing
+    other_task = temporary("eu-west.jsonl", old=True)  # ends with "-west.jsonl" but is not ours
+    export(tmp_path, "west.jsonl")
+    assert not stale.exists()
+    assert live.exists()
+    assert other_task.exists()
+    export(tmp_path, "west.jsonl", stale_temp_age=0)
+    assert not live.exists()
+    assert other_task.exists()
 
 
 def test_transcript_saved_later_changes_only_its_own_line(world, tmp_path):

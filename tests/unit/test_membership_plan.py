@@ -182,6 +182,34 @@ def test_ratio_guard_counts_every_kind_of_change() -> None:
     assert not check_guards(plan, max_removals=10, max_changes_ratio=0.2).ok  # 4 > 0.2 * 10
 
 
+def test_small_and_empty_organizations_may_make_min_changes_allowed() -> None:
+    small = [OWNER] + [have(f"m{i}@x.io", "member") for i in range(3)]
+    desired = [want("boss@x.io", "owner")] + [want(f"m{i}@x.io", "member") for i in range(3)]
+    plan = compute_plan([*desired, want("new@x.io", "member")], small)
+    assert plan.current_count == 4 and plan.changes == 1
+    assert not check_guards(plan, max_removals=10, max_changes_ratio=0.2).ok  # the ratio alone: 0.8
+    allowed = check_guards(plan, max_removals=10, max_changes_ratio=0.2, min_changes_allowed=5)
+    assert allowed.ok
+    assert allowed.to_dict()["max_changes"] == 5
+
+    empty = compute_plan([want(f"n{i}@x.io", "member") for i in range(6)], [])
+    assert empty.current_count == 0
+    five = compute_plan([want(f"n{i}@x.io", "member") for i in range(5)], [])
+    assert check_guards(five, max_removals=10, max_changes_ratio=0.2, min_changes_allowed=5).ok
+    blocked = check_guards(empty, max_removals=10, max_changes_ratio=0.2, min_changes_allowed=5)
+    assert blocked.violations == (
+        "the plan changes 6 of 0 members, more than min_changes_allowed=5 allows "
+        "(max_changes_ratio=0.2 alone allows 0)",
+    )
+    # The floor does not lift max_removals, and the ratio still rules when it allows more.
+    removing = compute_plan([want("boss@x.io", "owner")], small, remove_missing=True)
+    assert len(removing.of_kind("remove")) == 3
+    assert not check_guards(removing, max_removals=2, max_changes_ratio=0.2, min_changes_allowed=5).ok
+    big = [OWNER] + [have(f"m{i}@x.io", "member") for i in range(49)]
+    plan = compute_plan([want(f"m{i}@x.io", "manager") for i in range(8)], big)
+    assert check_guards(plan, max_removals=10, max_changes_ratio=0.2, min_changes_allowed=5).ok  # 8 <= 10
+
+
 def test_current_members_from_records() -> None:
     records = [
         {"user_id": "u1", "email": "A@x.io", "role": "admin", "team_id": "t1", "full_name": "A"},

@@ -7,9 +7,11 @@ has run. Only the base URL and ids go into the link, never a credential.
 
 Links:
 
-* :class:`XentreeTranscriptLink` — ``{web}/live/transcripts`` (transcript exports, transcript sensor);
+* :class:`XentreeTranscriptLink` — ``{web}/live/transcripts`` (transcript export operator);
 * :class:`XentreeOrganizationLink` — ``{web}/organizations/{org_id}/members`` (membership sync);
-* :class:`XentreeXelLink` — ``{web}/xel`` or ``{web}/xel/modules/{module_id}`` (XEL reports, sensors).
+* :class:`XentreeXelLink` — ``{web}/xel`` or ``{web}/xel/modules/{module_id}`` (XEL progress report).
+
+The sensors carry no extra link.
 """
 
 from __future__ import annotations

@@ -1,14 +1,49 @@
-"""The lazily built hook every Xentree operator and sensor uses."""
+"""What every Xentree operator and sensor shares: a lazily built hook, and configuration errors that
+fail the task at once instead of burning its retries."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from xentree_provider.api.errors import XentreeConfigError
 
 if TYPE_CHECKING:
     from xentree_provider.hooks.xentree import XentreeHook
 
-__all__ = ["UsesXentreeHook"]
+__all__ = ["UsesXentreeHook", "XentreeTaskConfigError", "fail_fast_on_bad_config"]
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+class XentreeTaskConfigError(XentreeConfigError, AirflowFailException):
+    """A configuration error inside a task (bad window, template, parameter or connection setting).
+
+    It is still a :class:`~xentree_provider.api.errors.XentreeConfigError`, and an
+    ``AirflowFailException``: retrying cannot fix it, so the task fails at once.
+    """
+
+
+def fail_fast_on_bad_config(method: _Method) -> _Method:
+    """Decorate ``execute``-like methods: a ``XentreeConfigError`` becomes :class:`XentreeTaskConfigError`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except XentreeTaskConfigError:
+            raise
+        except XentreeConfigError as error:
+            failure = XentreeTaskConfigError.__new__(XentreeTaskConfigError)
+            Exception.__init__(failure, error.message)
+            failure.__dict__.update(error.__dict__)
+            raise failure from error
+
+    return cast(_Method, wrapper)
 
 
 class UsesXentreeHook:

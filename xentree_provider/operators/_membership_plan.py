@@ -6,7 +6,8 @@ Pure functions over plain data (no Airflow, no HTTP), so every rule is unit-test
 * adds, role changes, team changes and (only with ``remove_missing``) removals are planned;
 * owners and members matching a ``protected`` pattern are never removed or demoted; when the
   organization has a single owner, that owner is never touched at all;
-* the guards (``max_removals``, ``max_changes_ratio``) are checked on the whole plan before any write.
+* the guards (``max_removals``, ``max_changes_ratio`` with its floor ``min_changes_allowed``) are checked on
+  the whole plan before any write.
 """
 
 from __future__ import annotations
@@ -301,8 +302,18 @@ class GuardCheck:
         }
 
 
-def check_guards(plan: Plan, *, max_removals: int | None, max_changes_ratio: float | None) -> GuardCheck:
-    """Check the whole plan against the guards; ``None`` switches a guard off."""
+def check_guards(
+    plan: Plan,
+    *,
+    max_removals: int | None,
+    max_changes_ratio: float | None,
+    min_changes_allowed: int = 0,
+) -> GuardCheck:
+    """Check the whole plan against the guards; ``None`` switches a guard off.
+
+    The changes allowed are ``max(min_changes_allowed, max_changes_ratio * current members)``, so a
+    small or empty organization may always make ``min_changes_allowed`` changes.
+    """
     removals = len(plan.of_kind("remove"))
     changes = plan.changes
     violations = []
@@ -310,11 +321,18 @@ def check_guards(plan: Plan, *, max_removals: int | None, max_changes_ratio: flo
         violations.append(f"the plan removes {removals} members, more than max_removals={max_removals}")
     max_changes = None
     if max_changes_ratio is not None:
-        max_changes = max_changes_ratio * plan.current_count
-        if changes > max_changes:
+        by_ratio = max_changes_ratio * plan.current_count
+        max_changes = max(float(min_changes_allowed), by_ratio)
+        if changes > max_changes and by_ratio >= min_changes_allowed:
             violations.append(
                 f"the plan changes {changes} of {plan.current_count} members, more than "
                 f"max_changes_ratio={max_changes_ratio:g} allows ({max_changes:g})"
+            )
+        elif changes > max_changes:
+            violations.append(
+                f"the plan changes {changes} of {plan.current_count} members, more than "
+                f"min_changes_allowed={min_changes_allowed} allows (max_changes_ratio="
+                f"{max_changes_ratio:g} alone allows {by_ratio:g})"
             )
     return GuardCheck(
         removals=removals,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import IO, Any, cast
 
 from airflow.sdk import ObjectStoragePath
@@ -18,6 +21,8 @@ from airflow.sdk import ObjectStoragePath
 __all__ = ["atomic_write", "output_path", "stale_temporaries"]
 
 TEMP_PREFIX = ".xentree-tmp-"
+STALE_TEMP_AGE = 3600.0
+"""Seconds after which a temporary left beside a destination is taken for a killed try's."""
 
 
 def output_path(path: str | ObjectStoragePath, conn_id: str | None = None) -> ObjectStoragePath:
@@ -69,8 +74,44 @@ def atomic_write(
         raise
 
 
-def stale_temporaries(directory: ObjectStoragePath) -> list[ObjectStoragePath]:
-    """Temporary files left in ``directory`` by killed tries (safe to delete once no try runs)."""
+def _modified_at(info: Mapping[str, Any]) -> float | None:
+    """A file's modification time (epoch seconds) from an fsspec ``info`` mapping; None if unknown."""
+    for key in ("mtime", "LastModified", "last_modified", "updated"):
+        value = info.get(key)
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            return aware.timestamp()
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    return None
+
+
+def stale_temporaries(
+    directory: ObjectStoragePath, name: str, *, min_age: float = STALE_TEMP_AGE
+) -> list[ObjectStoragePath]:
+    """Temporaries of ``name`` in ``directory`` left by killed tries, ``min_age`` seconds old or more.
+
+    Only names written by :func:`atomic_write` for exactly ``name`` match (so ``eu-west.jsonl``'s
+    temporaries are never taken for ``west.jsonl``'s), and a younger temporary may belong to a try still
+    running, so it is kept. A store that reports no modification time keeps its temporaries.
+    """
     if not directory.exists():
         return []
-    return [p for p in directory.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    pattern = re.compile(rf"{re.escape(TEMP_PREFIX)}[0-9a-f]{{32}}-{re.escape(name)}")
+    now = time.time()
+    stale: list[ObjectStoragePath] = []
+    for path in directory.iterdir():
+        if not pattern.fullmatch(path.name):
+            continue
+        modified = _modified_at(path.stat())
+        if modified is not None and now - modified >= min_age:
+            stale.append(path)
+    return stale

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from xentree_provider.api.errors import XentreeConfigError
-from xentree_provider.operators._hooked import UsesXentreeHook
+from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 
 __all__ = ["DEFAULT_MAX_PROMPT_CHARS", "XentreeGenerateResponseOperator"]
 
@@ -101,6 +101,7 @@ class XentreeGenerateResponseOperator(UsesXentreeHook, BaseOperator):
             turns.append({"role": str(turn["role"]), "content": str(turn["content"])})
         return turns
 
+    @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Check the prompt's size, ask Xentree, return the reply's content and model."""
         prompt = _prompt_text(self.prompt)

@@ -10,8 +10,9 @@ from typing import Any, cast
 from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
 
 from xentree_provider.api.errors import XentreeConfigError, XentreeError, XentreePermissionError
+from xentree_provider.links.xentree import XentreeXelLink
 from xentree_provider.operators._assets import add_outlet, resolve_asset
-from xentree_provider.operators._hooked import UsesXentreeHook
+from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider.operators._outputs import atomic_write, output_path
 from xentree_provider.operators._report_data import (
     Scope,
@@ -92,7 +93,8 @@ class XentreeXELProgressReportOperator(UsesXentreeHook, BaseOperator):
     Monday to Sunday). Files are written atomically through ``ObjectStoragePath`` under ``output_path``
     (a local absolute path or a URL such as ``s3://bucket/reports/{{ ds }}``). The report is an Airflow
     Asset outlet (by default the static part of ``output_path``); each run's asset event lists the
-    files it wrote.
+    files it wrote. The task's extra link (:class:`~xentree_provider.links.xentree.XentreeXelLink`)
+    opens the XEL page of the web app.
 
     Returns a small dict: ``html``, ``csv``, ``json`` (paths), ``members``, ``average_progress``
     (percent), ``active_share`` (0 to 1), ``active_members``, ``window``, ``scope`` and
@@ -126,6 +128,7 @@ class XentreeXELProgressReportOperator(UsesXentreeHook, BaseOperator):
         "previous_report_path",
         "title",
     )
+    operator_extra_links = (XentreeXelLink(),)
     ui_color = "#dbeafe"
 
     def __init__(
@@ -246,9 +249,11 @@ class XentreeXELProgressReportOperator(UsesXentreeHook, BaseOperator):
 
     # -- execute ------------------------------------------------------------------------------------
 
+    @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Read progress, write the three files, announce them, return the headline figures."""
         prefix = output_path(self.output_path, self.output_conn_id)
+        XentreeXelLink.persist(context, self.hook.settings.base_url)
         previous, previous_path = self._load_previous()
         days = resolve_report_days(
             context, self.start_day, self.end_day, required=self.scope == "organization"

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from xentree_provider.api.errors import XentreeConfigError, XentreeError
-from xentree_provider.operators._hooked import UsesXentreeHook
+from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider.operators._outputs import atomic_write, output_path
 
 __all__ = [
@@ -122,6 +122,7 @@ class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
         self.xentree_conn_id = xentree_conn_id
         self.output_conn_id = output_conn_id
 
+    @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Search, then return the hits (or write them and return the path)."""
         query = _query(self.query)
@@ -225,6 +226,7 @@ class XentreeRagQueryOperator(UsesXentreeHook, BaseOperator):
         self.xentree_conn_id = xentree_conn_id
         self.output_conn_id = output_conn_id
 
+    @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Ask, then return the answer and its sources."""
         query = _query(self.query)

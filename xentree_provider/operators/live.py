@@ -38,7 +38,7 @@ from xentree_provider.api.errors import (
 from xentree_provider.api.timestamps import format_timestamp, parse_timestamp
 from xentree_provider.links.xentree import XentreeTranscriptLink
 from xentree_provider.operators._assets import add_outlet, resolve_asset
-from xentree_provider.operators._hooked import UsesXentreeHook
+from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -353,6 +353,10 @@ class XentreeTranscriptExportOperator(UsesXentreeHook, BaseOperator):
     :param asset: the Asset outlet: None derives it from ``output_path`` (its static directory when
         the path is templated), a string is an Asset URI, an ``Asset`` is used as is, False disables.
     :param hook_overrides: keyword overrides for the hook (``timeout``, ``max_retries``, ...).
+    :param stale_temp_age: after a successful write, hidden temporaries of the same ``output_path``
+        last modified at least this long ago (a ``timedelta`` or seconds; default one hour) are taken
+        for killed tries' and removed. Younger ones may belong to a try still running and are kept, as
+        are all of them on stores that report no modification time.
     """
 
     template_fields: Sequence[str] = ("xentree_conn_id", "start", "end", "output_path", "output_conn_id")
@@ -374,6 +378,7 @@ class XentreeTranscriptExportOperator(UsesXentreeHook, BaseOperator):
         fail_on_empty: bool = False,
         asset: Asset | str | bool | None = None,
         hook_overrides: Mapping[str, Any] | None = None,
+        stale_temp_age: timedelta | float = timedelta(hours=1),
         **kwargs: Any,
     ) -> None:
         if export_format not in EXPORT_FORMATS:
@@ -390,6 +395,13 @@ class XentreeTranscriptExportOperator(UsesXentreeHook, BaseOperator):
             )
         if not isinstance(page_size, int) or not 1 <= page_size <= 200:
             raise ValueError(f"page_size must be an integer from 1 to 200, got {page_size!r}")
+        stale_seconds = (
+            stale_temp_age.total_seconds() if isinstance(stale_temp_age, timedelta) else stale_temp_age
+        )
+        if isinstance(stale_seconds, bool) or not isinstance(stale_seconds, int | float) or stale_seconds < 0:
+            raise ValueError(
+                f"stale_temp_age must be a timedelta or a number of seconds >= 0, got {stale_temp_age!r}"
+            )
         outlet = resolve_asset(asset, output_path)
         add_outlet(kwargs, outlet)
         super().__init__(**kwargs)
@@ -405,8 +417,10 @@ class XentreeTranscriptExportOperator(UsesXentreeHook, BaseOperator):
         self.fail_on_empty = fail_on_empty
         self.asset = outlet
         self.hook_overrides = dict(hook_overrides or {})
+        self.stale_temp_age = float(stale_seconds)
         self._lineage: dict[str, str] | None = None
 
+    @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Resolve the window, select, fetch and write; return a small summary."""
         from xentree_provider.operators._outputs import atomic_write, output_path
@@ -463,10 +477,9 @@ class XentreeTranscriptExportOperator(UsesXentreeHook, BaseOperator):
         from xentree_provider.operators._outputs import stale_temporaries
 
         try:
-            for stale in stale_temporaries(destination.parent):
-                if stale.name.endswith(f"-{destination.name}"):
-                    self.log.warning("Removing %s, left by an earlier killed try", stale)
-                    stale.unlink()
+            for stale in stale_temporaries(destination.parent, destination.name, min_age=self.stale_temp_age):
+                self.log.warning("Removing %s, left by an earlier killed try", stale)
+                stale.unlink()
         except Exception as error:  # cleanup must never fail a finished export
             self.log.warning("Could not clean up stale temporaries beside %s: %s", destination, error)
 

@@ -31,7 +31,7 @@ from xentree_provider.api.errors import (
     XentreeServerError,
 )
 from xentree_provider.links.xentree import XentreeOrganizationLink
-from xentree_provider.operators._hooked import UsesXentreeHook
+from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider.operators._membership_plan import (
     Action,
     GuardCheck,
@@ -119,7 +119,11 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
     :param max_removals: fail without any change when the plan removes more members than this
         (default 10; None switches the guard off).
     :param max_changes_ratio: fail without any change when the plan changes more than this share of
-        the current member count (default 0.2; None switches the guard off).
+        the current member count (default 0.2; None switches the guard off), but see
+        ``min_changes_allowed``.
+    :param min_changes_allowed: small organizations may always make this many changes (default 5):
+        the changes allowed are ``max(min_changes_allowed, max_changes_ratio * current members)``, so a
+        new or empty organization can be filled in small runs. ``max_removals`` still applies.
     :param dry_run: compute, log and report the plan only; no write is made and the guards never fail.
     :param source_format: ``auto`` (by file name, then content), ``csv``, ``json`` or ``jsonl``.
     :param source_conn_id: Airflow connection for the roster's object storage (``s3://``, ...), if any.
@@ -151,6 +155,7 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         protected: Sequence[str] = (),
         max_removals: int | None = 10,
         max_changes_ratio: float | None = 0.2,
+        min_changes_allowed: int = 5,
         dry_run: bool = False,
         source_format: RosterFormat = "auto",
         source_conn_id: str | None = None,
@@ -164,6 +169,8 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
             raise ValueError(f"max_removals must be >= 0 or None, got {max_removals}")
         if max_changes_ratio is not None and max_changes_ratio < 0:
             raise ValueError(f"max_changes_ratio must be >= 0 or None, got {max_changes_ratio}")
+        if not isinstance(min_changes_allowed, int) or min_changes_allowed < 0:
+            raise ValueError(f"min_changes_allowed must be an integer >= 0, got {min_changes_allowed!r}")
         if source_format not in ("auto", "csv", "json", "jsonl"):
             raise ValueError(f"source_format must be auto, csv, json or jsonl, got {source_format!r}")
         if reconcile_rounds < 0:
@@ -175,6 +182,7 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         self.protected = protected
         self.max_removals = max_removals
         self.max_changes_ratio = max_changes_ratio
+        self.min_changes_allowed = min_changes_allowed
         # ``dry_run`` would shadow BaseOperator.dry_run(), Airflow's own render-only hook.
         self.plan_only = dry_run
         self.source_format = source_format
@@ -185,6 +193,7 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
 
     # -- execute --------------------------------------------------------------------------------
 
+    @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Read the roster, plan, guard, apply (unless dry run), report; return the counts."""
         org = self.hook.settings.organization(self.organization_id, self.xentree_conn_id)
@@ -195,7 +204,12 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         current = current_members(self.hook.iter_members(org))
         patterns = self._patterns()
         plan = compute_plan(desired, current, remove_missing=self.remove_missing, protected=patterns)
-        guards = check_guards(plan, max_removals=self.max_removals, max_changes_ratio=self.max_changes_ratio)
+        guards = check_guards(
+            plan,
+            max_removals=self.max_removals,
+            max_changes_ratio=self.max_changes_ratio,
+            min_changes_allowed=self.min_changes_allowed,
+        )
         self.log.info(
             "Membership plan for organization %s%s: %s\n%s",
             org,
@@ -219,7 +233,8 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
             raise MembershipGuardError(
                 f"Membership sync of organization {org} blocked before any change: "
                 f"{'; '.join(guards.violations)}. Plan: {_summary_text(plan.summary())}. Check the "
-                f"roster; if the change is intended, raise max_removals/max_changes_ratio for one run."
+                "roster; if the change is intended, raise max_removals/max_changes_ratio/"
+                "min_changes_allowed for one run."
             )
 
         try:
@@ -433,6 +448,7 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
                 "protected": patterns,
                 "max_removals": self.max_removals,
                 "max_changes_ratio": self.max_changes_ratio,
+                "min_changes_allowed": self.min_changes_allowed,
             },
             "summary": plan.summary(),
             "guards": guards.to_dict(),

@@ -12,10 +12,11 @@ Both take the same primitive keyword arguments, built once per try by
 :meth:`XentreeConditionSensor.condition_kwargs`, and return ``(met, details)``; ``details`` (a small
 JSON-able dict) is what the sensor returns, so it lands in XCom in every mode.
 
-Writing a new sensor (e.g. XEL progress)::
+Writing a new sensor (a hypothetical one in your own package; the shipped XEL sensor is
+:class:`~xentree_provider.sensors.english.XentreeXELProgressSensor`)::
 
-    class XentreeXelProgressSensor(XentreeConditionSensor):
-        condition = "xentree_provider.triggers.xel.xel_progress_reached"  # the async twin
+    class ModuleProgressSensor(XentreeConditionSensor):
+        condition = "myproject.conditions.module_progress_reached"  # the async twin
         template_fields = (*XentreeConditionSensor.template_fields, "module_id")
 
         def __init__(self, *, module_id: str, min_percent: float = 100, **kwargs):
@@ -47,10 +48,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from xentree_provider.api.errors import XentreeError
-from xentree_provider.operators._hooked import UsesXentreeHook
+from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -115,6 +116,7 @@ class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
 
     # -- machinery ----------------------------------------------------------------------------------
 
+    @fail_fast_on_bad_config
     def poke(self, context: Context) -> PokeReturnValue:
         """Check once with the sync hook."""
         met, details = self.check(self.hook, **self.condition_kwargs(context))
@@ -122,6 +124,7 @@ class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
             self.log.info("%s: condition not met yet: %s", self.task_id, details)
         return PokeReturnValue(is_done=met, xcom_value=details if met else None)
 
+    @fail_fast_on_bad_config
     def execute(self, context: Context) -> Any:
         """Poke/reschedule as usual; when deferrable, check once, then defer to the trigger."""
         if not self.deferrable:
@@ -152,6 +155,7 @@ class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
             hook_overrides=self.hook_overrides,
         )
 
+    @fail_fast_on_bad_config
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the details, or raise for a timeout or an error."""
         from xentree_provider.triggers.condition import error_from_event
@@ -168,5 +172,9 @@ class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
             )
         if status == "error":
             assert event is not None
-            raise error_from_event(event)
+            error = error_from_event(event)
+            if self.never_fail:
+                # As in poke mode, where never_fail turns any error into a skip.
+                raise AirflowSkipException(f"{self.task_id}: skipped (never_fail): {error}") from error
+            raise error
         raise XentreeError(f"{self.task_id}: the trigger sent an unexpected event: {event!r}")

@@ -14,15 +14,16 @@ import path (``"package.module.function"`` or ``"package.module:function"``). Im
 work in the triggerer, which imports only the trigger's module; short names work for conditions
 registered in this module (the built-ins) or in a module this one imports.
 
-Adding a condition (e.g. XEL progress)::
+Adding a condition (a hypothetical one in your own package; the shipped XEL condition is
+:func:`xentree_provider.triggers.xel_conditions.xel_progress_reached`)::
 
-    # xentree_provider/triggers/xel.py
-    async def xel_progress_reached(hook, *, module_id, min_percent):
+    # myproject/conditions.py
+    async def module_progress_reached(hook, *, module_id, min_percent):
         module = await hook.get_module(module_id)
         percent = float(module.get("progress_percent") or 0)
         return percent >= min_percent, {"module_id": module_id, "progress_percent": percent}
 
-and name it ``"xentree_provider.triggers.xel.xel_progress_reached"`` in the sensor (see
+and name it ``"myproject.conditions.module_progress_reached"`` in the sensor (see
 :class:`~xentree_provider.sensors.base.XentreeConditionSensor`).
 """
 
