@@ -878,11 +878,18 @@ def _directory_row(api: Api, user: User, org: Organization, start: int, end: int
         affiliations.append({"organization": other.name, "organization_id": other.id, "team": team_name})
     activity = world.activity(user.id)
     minutes, last = 0, None
+    learned_by_end = learned_total = 0
     for day, (mins, at) in activity.days.items():
         day_start = world.start_us + day * DAY_US
+        learned_total += mins
+        if day_start < end:
+            learned_by_end += mins
         if start <= day_start < end:
             minutes += mins
             last = at if last is None or at > last else last
+    # Progress as of the window's end: it grows with the learning done so far, so a later report
+    # shows change since an earlier one.
+    share = learned_by_end / learned_total if learned_total else 0.0
     member = world.members[org.id].get(user.id)
     return {
         "user_id": user.id,
@@ -892,8 +899,8 @@ def _directory_row(api: Api, user: User, org: Organization, start: int, end: int
         "organizations": orgs,
         "teams": teams,
         "affiliations": affiliations,
-        "modules_completed": activity.modules_completed,
-        "progress_percent": activity.progress_percent,
+        "modules_completed": int(activity.modules_completed * share),
+        "progress_percent": round(activity.progress_percent * share, 1),
         "average_score": activity.average_score,
         "learning_minutes": minutes,
         "last_activity_at": last,
