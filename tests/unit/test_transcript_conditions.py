@@ -208,3 +208,15 @@ def test_export_window_errors_are_clear() -> None:
         export_window({}, "2026-03-02", "2026-03-01")
     with pytest.raises(XentreeConfigError, match="not an ISO date"):
         export_window({}, "yesterday-ish", "2026-03-01")
+
+
+def test_an_asset_declared_in_outlets_is_not_added_twice() -> None:
+    from airflow.sdk import Asset
+
+    from xentree_provider.operators._assets import add_outlet
+
+    kwargs = {"outlets": [Asset("file:///data/x")]}
+    add_outlet(kwargs, Asset("file:///data/x"))
+    assert kwargs["outlets"] == [Asset("file:///data/x")]
+    add_outlet(kwargs, Asset("file:///data/y"))
+    assert [a.uri for a in kwargs["outlets"]] == ["file:///data/x", "file:///data/y"]

@@ -42,7 +42,7 @@ def resolve_asset(asset: Asset | str | bool | None, output_path: Any) -> Asset |
 
 
 def add_outlet(kwargs: dict[str, Any], asset: Asset | None) -> None:
-    """Append ``asset`` to the ``outlets`` in an operator's keyword arguments (kept if given)."""
+    """Append ``asset`` to the ``outlets`` in an operator's keyword arguments, unless it is there."""
     if asset is None:
         return
     outlets = kwargs.get("outlets")
@@ -50,4 +50,6 @@ def add_outlet(kwargs: dict[str, Any], asset: Asset | None) -> None:
         outlets = []
     elif not isinstance(outlets, (list, tuple)):
         outlets = [outlets]
+    if any(isinstance(o, Asset) and o.uri == asset.uri for o in outlets):
+        return  # already declared (e.g. in .partial() of a mapped operator)
     kwargs["outlets"] = [*outlets, asset]
