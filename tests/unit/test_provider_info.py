@@ -195,6 +195,14 @@ def test_declared_modules_and_classes_import(info: dict[str, Any]) -> None:
     _import_string(_xentree_conn_type(info)["hook-class-name"])
 
 
+def _is_subclass(obj: Any, base: type) -> bool:
+    # On Python 3.10, generic aliases such as dict[str, Any] pass isinstance(obj, type).
+    try:
+        return isinstance(obj, type) and issubclass(obj, base)
+    except TypeError:
+        return False
+
+
 def _public_modules(package: str) -> set[str]:
     pkg = importlib.import_module(package)
     return {f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")}
@@ -214,7 +222,7 @@ def test_every_shipped_module_is_declared(info: dict[str, Any]) -> None:
         name
         for name in _public_modules("xentree_provider.triggers")
         if any(
-            isinstance(obj, type) and issubclass(obj, BaseTrigger) and obj.__module__ == name
+            _is_subclass(obj, BaseTrigger) and obj.__module__ == name
             for obj in vars(importlib.import_module(name)).values()
         )
     }
