@@ -14,14 +14,12 @@ from xentree_provider.testing import SandboxServer
 pytestmark = pytest.mark.e2e
 
 
-def _xcoms(dag_id: str, run_id: str, task_id: str) -> dict[int, Any]:
+def _xcoms(dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> dict[int, Any]:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = session.query(XComModel).filter_by(
-            dag_id=dag_id, run_id=run_id, task_id=task_id, key="return_value"
-        )
+        rows = session.query(XComModel).filter_by(dag_id=dag_id, run_id=run_id, task_id=task_id, key=key)
         return {row.map_index: XComModel.deserialize_value(row) for row in rows}
 
 
@@ -38,6 +36,14 @@ def test_weekly_report_demo(
     outcome = run_demo(sandbox, report_dir=tmp_path, migrate=False)
 
     assert all(run["state"].endswith("success") for run in outcome["runs"])
+
+    # The report task stored its extra link (XentreeXelLink) while it ran.
+    from dags_examples.demo_reporting import DAG_ID
+    from xentree_provider.links.xentree import XentreeXelLink
+
+    report_task = "organization_report"
+    links = _xcoms(DAG_ID, outcome["runs"][-1]["run_id"], report_task, key=XentreeXelLink().xcom_key)
+    assert links == {-1: f"{sandbox.url}/xel"}
     first, second = (run["summary"] for run in outcome["runs"])
     assert first["report"] == (tmp_path / "2026-11-09" / "report.html").as_uri()
     assert second["report"] == outcome["report"] == (tmp_path / "2026-11-16" / "report.html").as_uri()
