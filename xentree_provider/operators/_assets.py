@@ -53,3 +53,18 @@ def add_outlet(kwargs: dict[str, Any], asset: Asset | None) -> None:
     if any(isinstance(o, Asset) and o.uri == asset.uri for o in outlets):
         return  # already declared (e.g. in .partial() of a mapped operator)
     kwargs["outlets"] = [*outlets, asset]
+
+
+class DeclaresOutputAsset:
+    """Mixin for operators whose ``output_path`` is an Asset outlet: also when they are mapped.
+
+    A mapped operator is built only when it runs, so the Asset derived in ``__init__`` would be unknown
+    to the scheduler; deriving it in ``partial()`` too declares it at DAG-parse time.
+    """
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``BaseOperator.partial``, with the output's Asset added to ``outlets``."""
+        if "output_path" in kwargs:
+            add_outlet(kwargs, resolve_asset(kwargs.get("asset"), kwargs["output_path"]))
+        return super().partial(**kwargs)  # type: ignore[misc]

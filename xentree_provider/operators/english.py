@@ -11,7 +11,7 @@ from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
 
 from xentree_provider.api.errors import XentreeConfigError, XentreeError, XentreePermissionError
 from xentree_provider.links.xentree import XentreeXelLink
-from xentree_provider.operators._assets import add_outlet, resolve_asset
+from xentree_provider.operators._assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider.operators._outputs import atomic_write, output_path
 from xentree_provider.operators._report_data import (
@@ -77,7 +77,7 @@ def resolve_report_days(
     return first, last
 
 
-class XentreeXELProgressReportOperator(UsesXentreeHook, BaseOperator):
+class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
     """Write a Xentree English progress report: ``progress.csv``, ``progress.json`` and ``report.html``.
 
     Two scopes:

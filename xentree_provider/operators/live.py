@@ -37,7 +37,7 @@ from xentree_provider.api.errors import (
 )
 from xentree_provider.api.timestamps import format_timestamp, parse_timestamp
 from xentree_provider.links.xentree import XentreeTranscriptLink
-from xentree_provider.operators._assets import add_outlet, resolve_asset
+from xentree_provider.operators._assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 
 if TYPE_CHECKING:
@@ -320,7 +320,7 @@ class TranscriptExporter:
 # -- the operator ----------------------------------------------------------------------------------
 
 
-class XentreeTranscriptExportOperator(UsesXentreeHook, BaseOperator):
+class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
     """Exports the Xentree Live transcripts of a time window to a file in object storage.
 
     The window is the run's data interval (``data_interval_start`` inclusive, ``data_interval_end``
