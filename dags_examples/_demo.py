@@ -6,9 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["EXAMPLES_DIR", "ensure_examples_bundle", "migrate_airflow_db"]
+if TYPE_CHECKING:
+    from xentree_provider.testing import SandboxServer
+
+__all__ = ["EXAMPLES_DIR", "ensure_examples_bundle", "migrate_airflow_db", "prepare_airflow", "with_sandbox"]
+
+_Result = TypeVar("_Result")
 
 EXAMPLES_DIR = Path(__file__).resolve().parent
 
@@ -40,3 +47,22 @@ def ensure_examples_bundle() -> None:
             {"name": "xentree-examples", "classpath": local, "kwargs": {"path": str(EXAMPLES_DIR)}},
         ]
     )
+
+
+def prepare_airflow(migrate: bool) -> None:
+    """Everything ``dag.test()`` of an example needs: the database (when asked) and the bundle."""
+    if migrate:
+        migrate_airflow_db()
+    ensure_examples_bundle()
+
+
+def with_sandbox(
+    sandbox: SandboxServer | None, run: Callable[[SandboxServer], _Result], **config: Any
+) -> _Result:
+    """``run(sandbox)``, or ``run`` on a fresh sandbox started with ``config`` and stopped afterwards."""
+    if sandbox is not None:
+        return run(sandbox)
+    from xentree_provider.testing import SandboxServer
+
+    with SandboxServer(**config) as fresh:
+        return run(fresh)

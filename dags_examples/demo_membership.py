@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dags_examples._demo import ensure_examples_bundle, migrate_airflow_db
+from dags_examples._demo import prepare_airflow, with_sandbox
 
 if TYPE_CHECKING:
     from xentree_provider.testing import SandboxServer
@@ -69,17 +69,9 @@ def run_demo(
     The sandbox must hold the seed-42 organizations in their initial state for the sample rosters to
     make a few adds, updates and removals.
     """
-    if migrate:
-        migrate_airflow_db()
-    ensure_examples_bundle()
+    prepare_airflow(migrate)
     target = Path(report_dir) if report_dir else Path(tempfile.mkdtemp(prefix="xentree-membership-"))
-    if sandbox is not None:
-        outcome = _run(sandbox, target)
-    else:
-        from xentree_provider.testing import SandboxServer
-
-        with SandboxServer(seed=DEMO_SEED) as fresh:
-            outcome = _run(fresh, target)
+    outcome = with_sandbox(sandbox, lambda server: _run(server, target), seed=DEMO_SEED)
     print_reports(outcome)
     print(f"  reports in {target}")
     return outcome

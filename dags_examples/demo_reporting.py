@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dags_examples._demo import ensure_examples_bundle, migrate_airflow_db
+from dags_examples._demo import prepare_airflow, with_sandbox
 
 if TYPE_CHECKING:
     from xentree_provider.testing import SandboxServer
@@ -68,17 +68,9 @@ def run_demo(
     Returns ``{"runs": [{"logical_date", "run_id", "state", "summary"}, ...], "report_dir", "report"}`` where
     ``report`` is the path of the latest ``report.html``.
     """
-    if migrate:
-        migrate_airflow_db()
-    ensure_examples_bundle()
+    prepare_airflow(migrate)
     target = Path(report_dir) if report_dir else Path(tempfile.mkdtemp(prefix="xentree-learning-report-"))
-    if sandbox is not None:
-        outcome = _run(sandbox, target)
-    else:
-        from xentree_provider.testing import SandboxServer
-
-        with SandboxServer(anchor=DEMO_ANCHOR) as fresh:
-            outcome = _run(fresh, target)
+    outcome = with_sandbox(sandbox, lambda server: _run(server, target), anchor=DEMO_ANCHOR)
     latest = (outcome["runs"][-1].get("summary") or {}).get("report")
     outcome["report"] = latest
     for run in outcome["runs"]:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from dags_examples._demo import EXAMPLES_DIR, ensure_examples_bundle, migrate_airflow_db
+from dags_examples._demo import EXAMPLES_DIR, prepare_airflow
 
 
 def _digest(path: Path) -> str:
@@ -51,9 +51,7 @@ def run_demo(
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(EXAMPLES_DIR))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # keep the demo's output short
-    if migrate:
-        migrate_airflow_db()
-    ensure_examples_bundle()
+    prepare_airflow(migrate)
 
     from xentree_provider.testing import SandboxServer
 

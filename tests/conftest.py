@@ -13,8 +13,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -40,22 +38,13 @@ def airflow_home() -> Path:
 def airflow_db(airflow_home: Path) -> Path:
     """Migrate the Airflow metadata database once per session (needed by ``dag.test()``).
 
-    Runs ``python -m airflow db migrate`` in a subprocess with this session's environment, so the
-    test process's own Airflow configuration is not touched. Returns the Airflow home.
+    Runs ``python -m airflow db migrate`` in a subprocess (the examples' own helper) with this session's
+    environment, so the test process's own Airflow configuration is not touched. Returns the Airflow home.
     """
-    result = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=os.environ.copy(),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"airflow db migrate failed (exit {result.returncode}) in AIRFLOW_HOME={airflow_home}:\n"
-            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}",
-            pytrace=False,
-        )
+    from dags_examples._demo import migrate_airflow_db
+
+    try:
+        migrate_airflow_db()
+    except RuntimeError as error:
+        pytest.fail(f"in AIRFLOW_HOME={airflow_home}: {error}", pytrace=False)
     return airflow_home
