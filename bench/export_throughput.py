@@ -139,8 +139,8 @@ def child(args: argparse.Namespace) -> None:
     """Run one export in this (fresh) process; print baseline and peak RSS as JSON."""
     import logging
 
+    from xentree_provider._task.outputs import output_path
     from xentree_provider.hooks.xentree import XentreeHook
-    from xentree_provider.operators._outputs import output_path
     from xentree_provider.operators.live import XentreeTranscriptExportOperator
 
     logging.disable(logging.INFO)

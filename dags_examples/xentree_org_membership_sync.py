@@ -63,7 +63,7 @@ def xentree_org_membership_sync() -> None:
     @task
     def organizations(roster_dir: str) -> list[str]:
         """The organization ids that have a roster file (``<organization_id>.csv``) in the folder."""
-        from xentree_provider.operators._outputs import output_path
+        from xentree_provider._task.outputs import output_path
 
         folder = output_path(roster_dir)
         if not folder.is_dir():

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
+from xentree_provider._task.outputs import TEMP_PREFIX
 from xentree_provider.api.errors import XentreeConfigError
 from xentree_provider.api.timestamps import parse_timestamp
 from xentree_provider.hooks.xentree import XentreeHook
-from xentree_provider.operators._outputs import TEMP_PREFIX
 from xentree_provider.operators.live import (
     CSV_COLUMNS,
     XentreeEmptyWindowError,

@@ -13,10 +13,10 @@ import pytest
 from airflow.sdk import Asset
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
+from xentree_provider._task.outputs import TEMP_PREFIX
 from xentree_provider.api.errors import XentreeConfigError, XentreePermissionError
-from xentree_provider.operators._outputs import TEMP_PREFIX
-from xentree_provider.operators._report_data import MODULE_COLUMNS, ORGANIZATION_COLUMNS
 from xentree_provider.operators.english import XentreeXELProgressReportOperator
+from xentree_provider.reporting.data import MODULE_COLUMNS, ORGANIZATION_COLUMNS
 from xentree_provider.testing import SandboxServer
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xentree_provider.operators._membership_plan import (
+from xentree_provider.membership.plan import (
     CurrentMember,
     check_guards,
     compute_plan,
@@ -13,7 +13,7 @@ from xentree_provider.operators._membership_plan import (
     is_protected,
     role_rank,
 )
-from xentree_provider.operators._roster import RosterEntry
+from xentree_provider.membership.roster import RosterEntry
 
 
 def want(email: str, role: str, team: str | None = None) -> RosterEntry:

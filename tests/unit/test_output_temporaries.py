@@ -9,7 +9,7 @@ from pathlib import Path
 
 from airflow.sdk import ObjectStoragePath
 
-from xentree_provider.operators._outputs import TEMP_PREFIX, _modified_at, stale_temporaries
+from xentree_provider._task.outputs import TEMP_PREFIX, _modified_at, stale_temporaries
 
 HEX = "0123456789abcdef" * 2
 

@@ -7,7 +7,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from xentree_provider.api.errors import XentreeConfigError
-from xentree_provider.operators._report_data import (
+from xentree_provider.operators.english import XentreeXELProgressReportOperator, resolve_report_days
+from xentree_provider.reporting.data import (
     MODULE_COLUMNS,
     NO_TEAM,
     ORGANIZATION_COLUMNS,
@@ -18,8 +19,7 @@ from xentree_provider.operators._report_data import (
     module_row,
     team_of,
 )
-from xentree_provider.operators._report_html import render_report_html
-from xentree_provider.operators.english import XentreeXELProgressReportOperator, resolve_report_days
+from xentree_provider.reporting.html import render_report_html
 
 UTC = timezone.utc
 WINDOW = (datetime(2026, 11, 16, tzinfo=UTC), datetime(2026, 11, 23, tzinfo=UTC))

@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from xentree_provider.api.errors import XentreeConfigError
-from xentree_provider.operators._roster import (
+from xentree_provider.membership.roster import (
     RosterEntry,
     RosterError,
     detect_format,

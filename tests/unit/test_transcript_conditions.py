@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from xentree_provider._task.assets import default_asset_uri
 from xentree_provider.api.conditions import (
     AFTER,
     BEFORE,
@@ -16,7 +17,6 @@ from xentree_provider.api.conditions import (
     count_in_window,
 )
 from xentree_provider.api.errors import XentreeConfigError, XentreeResponseError
-from xentree_provider.operators._assets import default_asset_uri
 from xentree_provider.operators.live import (
     CSV_COLUMNS,
     XentreeTranscriptExportOperator,
@@ -213,7 +213,7 @@ def test_export_window_errors_are_clear() -> None:
 def test_an_asset_declared_in_outlets_is_not_added_twice() -> None:
     from airflow.sdk import Asset
 
-    from xentree_provider.operators._assets import add_outlet
+    from xentree_provider._task.assets import add_outlet
 
     kwargs = {"outlets": [Asset("file:///data/x")]}
     add_outlet(kwargs, Asset("file:///data/x"))

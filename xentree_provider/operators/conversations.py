@@ -8,8 +8,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider.api.errors import XentreeConfigError
-from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 
 __all__ = ["DEFAULT_MAX_PROMPT_CHARS", "XentreeGenerateResponseOperator"]
 

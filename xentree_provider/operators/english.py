@@ -9,12 +9,13 @@ from typing import Any, cast
 
 from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
 
+from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
+from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
+from xentree_provider._task.outputs import atomic_write, output_path
+from xentree_provider._task.window import parse_instant
 from xentree_provider.api.errors import XentreeConfigError, XentreeError, XentreePermissionError
 from xentree_provider.links.xentree import XentreeXelLink
-from xentree_provider.operators._assets import DeclaresOutputAsset, add_outlet, resolve_asset
-from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
-from xentree_provider.operators._outputs import atomic_write, output_path
-from xentree_provider.operators._report_data import (
+from xentree_provider.reporting.data import (
     Scope,
     build_report,
     csv_text,
@@ -22,8 +23,7 @@ from xentree_provider.operators._report_data import (
     member_row,
     module_row,
 )
-from xentree_provider.operators._report_html import render_report_html
-from xentree_provider.operators._window import parse_instant
+from xentree_provider.reporting.html import render_report_html
 
 __all__ = ["XentreeXELProgressReportOperator", "resolve_report_days"]
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
+from xentree_provider._task.outputs import atomic_write, output_path
 from xentree_provider.api.errors import XentreeConfigError, XentreeError
-from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
-from xentree_provider.operators._outputs import atomic_write, output_path
 
 __all__ = [
     "XentreeEmptyResultError",

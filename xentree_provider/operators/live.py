@@ -28,6 +28,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 
+from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
+from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider.api.conditions import AFTER, BEFORE, TimeWindow, record_instant
 from xentree_provider.api.errors import (
     XentreeConfigError,
@@ -37,8 +39,6 @@ from xentree_provider.api.errors import (
 )
 from xentree_provider.api.timestamps import format_timestamp, parse_timestamp
 from xentree_provider.links.xentree import XentreeTranscriptLink
-from xentree_provider.operators._assets import DeclaresOutputAsset, add_outlet, resolve_asset
-from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -178,7 +178,7 @@ def export_window(
 ) -> tuple[datetime, datetime]:
     """The ``[start, end)`` window of this run (see ``resolve_window``), with a clear error for runs
     whose data interval is empty (Airflow 3's default ``CronTriggerTimetable`` schedules)."""
-    from xentree_provider.operators._window import resolve_window
+    from xentree_provider._task.window import resolve_window
 
     if start in (None, "") and end in (None, ""):
         interval_start = context.get("data_interval_start")
@@ -423,7 +423,7 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Resolve the window, select, fetch and write; return a small summary."""
-        from xentree_provider.operators._outputs import atomic_write, output_path
+        from xentree_provider._task.outputs import atomic_write, output_path
 
         start, end = export_window(context, self.start, self.end)  # before any request
         window = TimeWindow(start, end)
@@ -474,7 +474,7 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
 
     def _remove_stale_temporaries(self, destination: ObjectStoragePath) -> None:
         """Delete temporaries of this destination left by killed tries (best effort)."""
-        from xentree_provider.operators._outputs import stale_temporaries
+        from xentree_provider._task.outputs import stale_temporaries
 
         try:
             for stale in stale_temporaries(destination.parent, destination.name, min_age=self.stale_temp_age):

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
+from xentree_provider._task.outputs import atomic_write, output_path
 from xentree_provider.api.errors import (
     XentreeAuthError,
     XentreeConflictError,
@@ -31,8 +33,7 @@ from xentree_provider.api.errors import (
     XentreeServerError,
 )
 from xentree_provider.links.xentree import XentreeOrganizationLink
-from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
-from xentree_provider.operators._membership_plan import (
+from xentree_provider.membership.plan import (
     Action,
     GuardCheck,
     Plan,
@@ -41,8 +42,7 @@ from xentree_provider.operators._membership_plan import (
     current_members,
     format_plan_table,
 )
-from xentree_provider.operators._outputs import atomic_write, output_path
-from xentree_provider.operators._roster import (
+from xentree_provider.membership.roster import (
     RosterEntry,
     RosterError,
     RosterFormat,

@@ -50,8 +50,8 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
+from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider.api.errors import XentreeError
-from xentree_provider.operators._hooked import UsesXentreeHook, fail_fast_on_bad_config
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

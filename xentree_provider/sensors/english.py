@@ -118,7 +118,7 @@ class XentreeXELProgressSensor(XentreeConditionSensor):
     def _day(value: Any) -> str | None:
         if value in (None, ""):
             return None
-        from xentree_provider.operators._window import parse_instant
+        from xentree_provider._task.window import parse_instant
 
         return parse_instant(value, "day").date().isoformat()
 

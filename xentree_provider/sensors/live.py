@@ -66,7 +66,7 @@ class XentreeTranscriptSensor(XentreeConditionSensor):
 
     def condition_kwargs(self, context: Context) -> dict[str, Any]:
         """The window as ISO strings, ``min_count`` and ``page_size``."""
-        from xentree_provider.operators._window import parse_instant
+        from xentree_provider._task.window import parse_instant
         from xentree_provider.operators.live import export_window
 
         if self.newer_than not in (None, ""):

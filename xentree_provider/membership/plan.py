@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from xentree_provider.operators._roster import ROLES, RosterEntry, normalize_email
+from xentree_provider.membership.roster import ROLES, RosterEntry, normalize_email
 
 __all__ = [
     "Action",

@@ -1,0 +1,1 @@
+"""Membership sync without Airflow: roster parsing and validation, the plan and its guards, reconcile."""
