@@ -198,7 +198,7 @@ class AsyncTransport:
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[Any]:
         """Yield every record of a paged list route, one page in memory at a time."""
-        reader = PageReader(page_size=page_size, paging=route.paging, params=params)
+        reader = PageReader.for_route(route, path_params=path_params, params=params, page_size=page_size)
         return aiter_records(lambda query: self.call(route, path_params=path_params, params=query), reader)
 
     async def aclose(self) -> None:

@@ -250,7 +250,7 @@ class Transport:
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> Iterator[Any]:
         """Yield every record of a paged list route, one page in memory at a time."""
-        reader = PageReader(page_size=page_size, paging=route.paging, params=params)
+        reader = PageReader.for_route(route, path_params=path_params, params=params, page_size=page_size)
         return iter_records(lambda query: self.call(route, path_params=path_params, params=query), reader)
 
     def logout(self) -> None:
