@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -21,6 +21,9 @@ from xentree_provider.api.pagination import aiter_records
 from xentree_provider.api.routes import Route
 from xentree_provider.api.steps import arun_flow
 from xentree_provider.api.tokens import AsyncTokenManager, SecretSink
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+; annotations only, so 3.10 runs this module too
 
 __all__ = ["AsyncTransport"]
 

@@ -19,7 +19,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from xentree_provider.api.errors import (
     XentreeAuthError,
@@ -32,6 +32,9 @@ from xentree_provider.api.responses import decode_response
 from xentree_provider.api.routes import ROUTES, Auth, Route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.steps import Flow
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+; annotations only, so 3.10 runs this module too
 
 __all__ = [
     "NeedToken",

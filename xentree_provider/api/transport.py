@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3.exceptions
@@ -31,6 +31,9 @@ from xentree_provider.api.pagination import iter_records
 from xentree_provider.api.routes import ROUTES, Route, adhoc_route
 from xentree_provider.api.steps import run_flow
 from xentree_provider.api.tokens import SecretSink, TokenManager
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+; annotations only, so 3.10 runs this module too
 
 __all__ = ["POOL_SIZE", "Transport", "adhoc_route", "check_route_auth", "deleted_on_an_earlier_try"]
 
