@@ -1,9 +1,10 @@
-"""Async conditions that :class:`~xentree_provider.triggers.condition.XentreeConditionTrigger` polls.
+"""The registry of named async conditions that
+:class:`~xentree_provider.triggers.condition.XentreeConditionTrigger` polls.
 
 A condition is an async function ``check(hook, **kwargs) -> (met, details)``:
 
-* ``hook`` is a :class:`~xentree_provider.hooks.xentree_async.XentreeAsyncHook` (same auth and retry
-  policy as the sync hook; do not close it, the trigger does);
+* ``hook`` is the async client, a :class:`~xentree_provider.hooks.xentree_async.XentreeAsyncHook` in
+  the triggerer (same auth and retry policy as the sync hook; do not close it, the trigger does);
 * ``kwargs`` are the trigger's ``condition_kwargs``: primitive, JSON-able values only (strings,
   numbers, booleans, lists, dicts), because they are stored in the metadata database;
 * ``met`` says whether the wait is over; ``details`` is a small JSON-able dict that ends up in the
@@ -11,11 +12,14 @@ A condition is an async function ``check(hook, **kwargs) -> (met, details)``:
 
 Name a condition either by a short name registered here with :func:`register_condition`, or by its
 import path (``"package.module.function"`` or ``"package.module:function"``). Import paths always
-work in the triggerer, which imports only the trigger's module; short names work for conditions
-registered in this module (the built-ins) or in a module this one imports.
+work in the triggerer, which imports only the trigger's module; short names work for the built-ins
+(:data:`BUILTIN_CONDITION_MODULES`, loaded on the first look-up) and for conditions whose module was
+imported before the look-up. The old paths ``xentree_provider.triggers.conditions.*`` and
+``xentree_provider.triggers.xel_conditions.*`` (stored in triggers serialized by earlier releases)
+still resolve.
 
 Adding a condition (a hypothetical one in your own package; the shipped XEL condition is
-:func:`xentree_provider.triggers.xel_conditions.xel_progress_reached`)::
+:func:`xentree_provider.conditions.xel.xel_progress_reached`)::
 
     # myproject/conditions.py
     async def module_progress_reached(hook, *, module_id, min_percent):
@@ -30,26 +34,29 @@ and name it ``"myproject.conditions.module_progress_reached"`` in the sensor (se
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeAlias
-
-from xentree_provider.api.conditions import TimeWindow, WindowCount, acount_in_window
-
-if TYPE_CHECKING:
-    from xentree_provider.hooks.xentree_async import XentreeAsyncHook
+from importlib import import_module
+from typing import Any, TypeAlias
 
 __all__ = [
+    "BUILTIN_CONDITION_MODULES",
     "AsyncCondition",
     "get_condition",
     "register_condition",
     "registered_conditions",
-    "transcripts_in_window",
 ]
 
 AsyncCondition: TypeAlias = Callable[..., Awaitable[tuple[bool, dict[str, Any]]]]
 """``async def check(hook: XentreeAsyncHook, **kwargs) -> tuple[bool, dict]``."""
 
+BUILTIN_CONDITION_MODULES = ("xentree_provider.conditions.transcripts", "xentree_provider.conditions.xel")
+"""Modules whose conditions register themselves; imported on the first look-up by short name."""
+
 _REGISTRY: dict[str, AsyncCondition] = {}
+
+
+def _load_builtins() -> None:
+    for module_name in BUILTIN_CONDITION_MODULES:
+        import_module(module_name)
 
 
 def register_condition(name: str) -> Callable[[AsyncCondition], AsyncCondition]:
@@ -66,20 +73,21 @@ def register_condition(name: str) -> Callable[[AsyncCondition], AsyncCondition]:
 
 
 def registered_conditions() -> list[str]:
-    """The short names registered so far."""
+    """The short names registered: the built-ins and any registered so far."""
+    _load_builtins()
     return sorted(_REGISTRY)
 
 
 def get_condition(name: str) -> AsyncCondition:
     """Return the condition registered as ``name``, or import it when ``name`` is an import path."""
+    if name not in _REGISTRY:
+        _load_builtins()
     if name in _REGISTRY:
         return _REGISTRY[name]
     if "." in name or ":" in name:
         module_name, sep, attribute = name.partition(":")
         if not sep:
             module_name, _, attribute = name.rpartition(".")
-        from importlib import import_module
-
         try:
             check = getattr(import_module(module_name), attribute)
         except (ImportError, AttributeError) as error:
@@ -91,23 +99,3 @@ def get_condition(name: str) -> AsyncCondition:
         f"unknown condition {name!r}: registered are {', '.join(registered_conditions()) or 'none'}; "
         "or give an import path such as 'package.module.function'"
     )
-
-
-@register_condition("transcripts_in_window")
-async def transcripts_in_window(
-    hook: XentreeAsyncHook,
-    *,
-    start: str | None = None,
-    end: str | None = None,
-    min_count: int = 1,
-    page_size: int = 100,
-) -> tuple[bool, dict[str, Any]]:
-    """At least ``min_count`` Live transcripts started in ``[start, end)`` (ISO timestamps or None).
-
-    Reads the newest-first list only as far as needed: it stops once enough are counted or once the
-    list is older than the window.
-    """
-    counter = WindowCount(TimeWindow.from_params(start, end), min_count)
-    async with aclosing(hook.iter_transcripts(page_size=page_size)) as records:  # type: ignore[type-var]
-        await acount_in_window(records, counter)
-    return counter.met, counter.result()

@@ -1,4 +1,4 @@
-"""Async condition for XEL progress, polled by ``XentreeConditionTrigger`` (and its pure logic).
+"""The XEL progress condition, polled by ``XentreeConditionTrigger``, and its pure logic.
 
 ``xel_progress_reached`` is the async twin of
 :meth:`xentree_provider.sensors.english.XentreeXELProgressSensor.check`; both read the same figure
@@ -9,17 +9,46 @@ Registered as ``"xel_progress_reached"``; sensors name it by import path
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from xentree_provider.triggers.conditions import register_condition
+from xentree_provider.conditions.registry import register_condition
 
-if TYPE_CHECKING:
-    from xentree_provider.hooks.xentree_async import XentreeAsyncHook
+__all__ = [
+    "XEL_PROGRESS_CONDITION",
+    "AsyncProgressReader",
+    "ProgressMean",
+    "progress_outcome",
+    "xel_progress_reached",
+]
 
-__all__ = ["XEL_PROGRESS_CONDITION", "ProgressMean", "progress_outcome", "xel_progress_reached"]
+XEL_PROGRESS_CONDITION = "xentree_provider.conditions.xel.xel_progress_reached"
+"""The import path sensors give the trigger (resolves in any triggerer)."""
 
-XEL_PROGRESS_CONDITION = "xentree_provider.triggers.xel_conditions.xel_progress_reached"
+
+class AsyncProgressReader(Protocol):
+    """What the XEL condition needs of the async client (``XentreeAsyncHook`` has it)."""
+
+    async def get_dashboard(self) -> Mapping[str, Any]:
+        """The caller's XEL dashboard."""
+        ...
+
+    async def get_module(self, module_id: str) -> Mapping[str, Any]:
+        """One XEL module with the caller's progress."""
+        ...
+
+    def iter_member_progress(
+        self,
+        org_id: str | None = None,
+        *,
+        start_date: Any = None,
+        end_date: Any = None,
+        team_id: str | None = None,
+        page_size: int = ...,
+    ) -> AsyncIterator[Any]:
+        """The organization's progress directory."""
+        ...
 
 
 def _percent(value: Any) -> float | None:
@@ -60,7 +89,7 @@ def progress_outcome(
 
 @register_condition("xel_progress_reached")
 async def xel_progress_reached(
-    hook: XentreeAsyncHook,
+    hook: AsyncProgressReader,
     *,
     scope: str,
     threshold: float,
