@@ -61,6 +61,9 @@ def test_add_update_remove_and_unchanged() -> None:
         "unchanged": 1,
         "skipped": 0,
         "kept_not_in_roster": 0,
+        "unknown_role": 0,
+        "waiting_removal": 0,
+        "remove_reported_only": 0,
     }
 
 

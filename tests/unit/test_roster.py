@@ -71,7 +71,7 @@ def test_every_problem_is_reported_with_its_line() -> None:
         "line 4: duplicate email 'A@X.IO' (first at line 2)",
         "line 5: unknown role 'superuser'; expected one of owner, admin, manager, member",
         "line 6: has 4 fields but the header has 3",
-        "line 7: email 'not-an-email' is not an e-mail address",
+        "line 7: email 'not-an-email' is not an e-mail address: it has no '@'",
         "line 8: role is empty (one of owner, admin, manager, member)",
     ]
     message = str(excinfo.value)
