@@ -36,11 +36,11 @@ from xentree_provider.api.records import (
     XELModule,
 )
 from xentree_provider.api.retry import RetryPolicy
-from xentree_provider.api.routes import ROUTES
+from xentree_provider.api.routes import ROUTES, adhoc_route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.shapes import check_response
 from xentree_provider.api.timestamps import day_param, format_timestamp
-from xentree_provider.api.transport import Transport, adhoc_route
+from xentree_provider.api.transport import Transport
 from xentree_provider.hooks import connection_form
 from xentree_provider.hooks._airflow import mask_secret, settings_from_connection, user_agent
 
@@ -379,21 +379,19 @@ class XentreeHook(BaseHook):
             ),
         )
 
-    def update_member_role(self, user_id: str, role: str, org_id: str | None = None) -> Member | None:
-        """Change a member's role (``PATCH .../members/{user_id}``); the member, or None for no body."""
+    def update_member_role(self, user_id: str, role: str, org_id: str | None = None) -> Member:
+        """Change a member's role (``PATCH .../members/{user_id}``); ``{}`` if the answer has no body."""
         path = {"org_id": self._org(org_id), "user_id": user_id}
-        return cast("Member | None", self._call("update_member_role", path_params=path, json={"role": role}))
+        return cast(Member, self._call("update_member_role", path_params=path, json={"role": role}) or {})
 
     def replace_member(
         self, user_id: str, role: str, *, team_id: str | None = None, org_id: str | None = None
-    ) -> Member | None:
-        """Set a member's role and team (``PUT .../members/{user_id}``); the member, or None for no body."""
+    ) -> Member:
+        """Set a member's role and team (``PUT .../members/{user_id}``); ``{}`` if the answer has no body."""
         org = self._org(org_id)
         body = {"role": role, "organization_id": org, "team_id": team_id}
-        return cast(
-            "Member | None",
-            self._call("replace_member", path_params={"org_id": org, "user_id": user_id}, json=body),
-        )
+        path = {"org_id": org, "user_id": user_id}
+        return cast(Member, self._call("replace_member", path_params=path, json=body) or {})
 
     def remove_member(self, user_id: str, org_id: str | None = None) -> None:
         """Remove a member (``DELETE .../members/{user_id}``)."""
