@@ -311,3 +311,34 @@ def test_an_organization_record_of_the_wrong_shape_only_costs_the_report_its_nam
     )
     result = op.execute(CONTEXT)
     assert result["members"] == 1
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_timestamp_out_of_range_in_utc_is_a_response_error_not_an_overflow(
+    answering, tmp_path: Path, stamp
+):
+    answering({"/api/live/transcripts": [{"id": "t1", "session_started_at": stamp}]})
+    op = XentreeTranscriptExportOperator(task_id="export", output_path=str(tmp_path / "out.jsonl"))
+    with pytest.raises(XentreeResponseError, match="out of range once converted to UTC"):
+        op.execute(CONTEXT)
+    sensor = XentreeTranscriptSensor(task_id="wait", start=STARTED, end="2026-11-02T00:00:00Z")
+    with pytest.raises(XentreeResponseError, match="out of range once converted to UTC"):
+        sensor.poke(CONTEXT)
+
+
+def test_a_report_ignores_an_activity_time_out_of_range(answering, tmp_path: Path):
+    row = {"user_id": "u1", "email": "a@acme.example", "last_activity_at": "0001-01-01T00:00:00+01:00"}
+    answering(
+        {
+            "/api/organizations/o1": {"id": "o1", "name": "Acme"},
+            "/api/v1/admin/stats/progress/members": {"items": [row], "page": 1, "limit": 200, "total": 1},
+        }
+    )
+    op = XentreeXELProgressReportOperator(
+        task_id="report",
+        scope="organization",
+        organization_id="o1",
+        output_path=str(tmp_path / "r"),
+        asset=False,
+    )
+    assert op.execute(CONTEXT)["members"] == 1
