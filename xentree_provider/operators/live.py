@@ -148,10 +148,10 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Resolve the window, select, fetch and write; return a small summary."""
-        from xentree_provider._task.outputs import atomic_write, output_path, remove_stale_temporaries
+        from xentree_provider._task.outputs import atomic_write, file_destination, remove_stale_temporaries
 
         window = TimeWindow(*export_window(context, self.start, self.end))  # before any request
-        destination = output_path(self.output_path, self.output_conn_id)
+        destination = file_destination(self.output_path, self.output_conn_id)
         base_url = self.hook.settings.base_url
         XentreeTranscriptLink.persist(context, base_url)
         self._lineage = {"base_url": base_url, "output": str(destination)}
