@@ -1,5 +1,5 @@
-"""The time window a task works on: the run's data interval, or explicit ``start`` / ``end``."""
-
+"""The time window a task works on: the run's data interval, or explicit ``start`` / ``end`` (instants or
+UTC days)."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,14 @@ from typing import Any
 
 from xentree_provider.api.errors import XentreeConfigError
 
-__all__ = ["ACCEPTED_INSTANTS", "interval_window", "parse_instant", "resolve_window", "window_days"]
+__all__ = [
+    "ACCEPTED_INSTANTS",
+    "interval_window",
+    "parse_instant",
+    "resolve_report_days",
+    "resolve_window",
+    "window_days",
+]
 
 
 ACCEPTED_INSTANTS = (
@@ -123,3 +130,49 @@ def window_days(start: datetime, end: datetime) -> tuple[date, date]:
     return start.astimezone(timezone.utc).date(), (end - timedelta(microseconds=1)).astimezone(
         timezone.utc
     ).date()
+
+
+def _day(value: Any, name: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    return parse_instant(value, name).date()
+
+
+def resolve_report_days(
+    context: Mapping[str, Any], start_day: Any = None, end_day: Any = None, *, required: bool = True
+) -> tuple[date, date] | None:
+    """The report's UTC days ``(first, last)``, both inclusive.
+
+    Explicit ``start_day`` / ``end_day`` (``YYYY-MM-DD``; a datetime counts as its UTC day) win;
+    otherwise the run's data interval gives them: its start's day, and the day of the last instant
+    before its end (an interval ending at midnight does not include the next day). Returns ``None``
+    when there is no window and ``required`` is false.
+    """
+    given_start = start_day not in (None, "")
+    given_end = end_day not in (None, "")
+    interval_start = context.get("data_interval_start")
+    interval_end = context.get("data_interval_end")
+    if (not given_start and interval_start is None) or (not given_end and interval_end is None):
+        if not required:
+            return None
+        raise XentreeConfigError(
+            "this run has no data interval (manual and asset-triggered runs in Airflow 3 have none): "
+            "pass start_day and end_day as YYYY-MM-DD (both days included), e.g. "
+            "start_day='2026-11-16', end_day='2026-11-22'"
+        )
+    first = (
+        _day(start_day, "start_day")
+        if given_start
+        else parse_instant(interval_start, "data_interval_start").date()
+    )
+    if given_end:
+        last = _day(end_day, "end_day")
+    else:
+        end = parse_instant(interval_end, "data_interval_end")
+        last = (end - timedelta(microseconds=1)).date()
+    if first > last:
+        raise XentreeConfigError(
+            f"the report window is empty: start_day {first.isoformat()} is after end_day "
+            f"{last.isoformat()} (both days are included, so a one-day report has start_day == end_day)"
+        )
+    return first, last
