@@ -1,5 +1,6 @@
 """The time window a task works on: the run's data interval, or explicit ``start`` / ``end`` (instants or
 UTC days)."""
+
 from __future__ import annotations
 
 import re
@@ -58,7 +59,7 @@ def parse_instant(value: Any, name: str) -> datetime:
             ) from None
     else:
         raise XentreeConfigError(
-            f"{name}={value!r} is not an ISO 8601 date or datetime; accepted: {ACCEPTED_INSTANTS}; "
+            f"{name}={value!r} is not an ISO date or datetime (ISO 8601); accepted: {ACCEPTED_INSTANTS}; "
             "check the value or the template that rendered it"
         )
     if parsed.tzinfo is None:
