@@ -4,8 +4,8 @@ The list is ordered by ``session_started_at``, newest first, and has no date fil
 window without reading every newer page, :class:`SeekingListing` finds the first position whose
 session started before ``upper_bound`` by interpolation search (with bisection as the safeguard) over
 single-record probes, then reads pages from there. This needs a server that honours ``offset``: the
-first probe checks it (the record at ``offset = len(first page) - 1`` must be the first page's last
-record), and a later page that repeats the previous one also shows it is ignored. Either way the
+first probe checks it (the record it returns must be older than the first page, not the list's top
+record again), and a later page that repeats the previous one also shows it is ignored. Either way the
 listing logs it and falls back to reading the whole list from the top with the client's own pager.
 
 Correctness never depends on the search being exact: reading starts at a position known to hold a
@@ -71,11 +71,11 @@ class SeekingListing:
         self.requests += 1
         return list(self.client.list_transcripts(limit=limit, offset=offset))
 
-    def _probe(self, offset: int) -> datetime | None:
-        """The session start at ``offset``; None past the end of the list."""
+    def _probe(self, offset: int) -> Any:
+        """The record at ``offset``; None past the end of the list."""
         self.probes += 1
         page = self._page(offset, 1)
-        return record_instant(page[0]) if page else None
+        return page[0] if page else None
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:
         first = self._page(0, self.page_size)
@@ -86,7 +86,8 @@ class SeekingListing:
             yield from first
             yield from self._pages_from(len(first), first)
             return
-        if not self._offset_is_honoured(first):
+        start = self._search(first, upper)
+        if start is None:
             self.log.info(
                 "The transcript list ignores 'offset': reading it from the top instead of searching "
                 "for the window's boundary (backfills of old windows cost one page per %d newer "
@@ -95,31 +96,44 @@ class SeekingListing:
             )
             yield from self.client.iter_transcripts(page_size=self.page_size)
             return
-        self.start_offset = self._search(first, upper)
-        self.log.info(
-            "Found the window's boundary near list offset %d with %d probe(s)", self.start_offset, self.probes
-        )
-        yield from self._pages_from(self.start_offset, None)
+        self.start_offset = start
+        self.log.info("Found the window's boundary near list offset %d with %d probe(s)", start, self.probes)
+        yield from self._pages_from(start, None)
 
-    def _offset_is_honoured(self, first: list[Any]) -> bool:
-        self.probes += 1
-        probe = self._page(len(first) - 1, 1)
-        self.offset_honoured = bool(probe) and _id(probe[0]) == _id(first[-1])
-        return self.offset_honoured
+    def _search(self, first: list[Any], upper: datetime) -> int | None:
+        """An offset whose session started at or after ``upper``, within about a page above the
+        boundary; None when the server turns out to ignore ``offset``.
 
-    def _search(self, first: list[Any], upper: datetime) -> int:
-        """An offset whose session started at or after ``upper``, at most a page above the boundary."""
-        low, low_time = len(first) - 1, record_instant(first[-1])
-        seconds_per_record = (record_instant(first[0]) - low_time).total_seconds() / max(1, low)
+        Each probe aims half a page above the boundary estimated by interpolation (the first page
+        gives the first estimate of seconds per record), so on evenly spread data one or two probes
+        do. The first probe also checks ``offset``: the record there must be older than the first page.
+        """
+        top_id, low, low_time = _id(first[0]), len(first) - 1, record_instant(first[-1])
+        top_time = record_instant(first[0])
         high: int | None = None
         high_time: datetime | None = None
-        while (high is None or high - low > self.page_size) and self.probes < MAX_PROBES:
-            guess = _next_guess(low, low_time, high, high_time, upper, seconds_per_record)
-            instant = self._probe(guess)
+        while self.probes < MAX_PROBES:
+            estimate = _estimate(low, low_time, high, high_time, upper, top_time)
+            if estimate - low <= self.page_size:
+                return low
+            guess = estimate - self.page_size // 2
+            if high is not None:
+                margin = max(1, (high - low) // 16)
+                guess = min(max(guess, low + margin), high - margin)
+            record = self._probe(guess)
+            if self.offset_honoured is None:
+                self.offset_honoured = record is None or (
+                    _id(record) != top_id and record_instant(record) <= low_time
+                )
+                if not self.offset_honoured:
+                    return None
+            instant = None if record is None else record_instant(record)
             if instant is not None and instant >= upper:
                 low, low_time = guess, instant
             else:
                 high, high_time = guess, instant
+            if high is not None and high - low <= self.page_size:
+                return low
         return low
 
     def _pages_from(self, offset: int, previous: list[Any] | None) -> Iterator[Mapping[str, Any]]:
@@ -141,24 +155,21 @@ def _id(record: Any) -> Any:
     return record.get("id") if isinstance(record, Mapping) else None
 
 
-def _next_guess(
+def _estimate(
     low: int,
     low_time: datetime,
     high: int | None,
     high_time: datetime | None,
     upper: datetime,
-    seconds_per_record: float,
+    top_time: datetime,
 ) -> int:
-    """The next offset to probe: interpolated, kept well inside ``(low, high)``."""
+    """Where the first session started before ``upper`` probably is, by linear interpolation."""
     ahead = (low_time - upper).total_seconds()
-    if high is None:
-        if seconds_per_record <= 0:
-            return low * 2 + 1
-        return low + max(1, math.ceil(ahead / seconds_per_record * 1.05) + 1)
-    span = high - low
-    if high_time is None or high_time >= low_time:
-        guess = low + span // 2
-    else:
-        guess = low + round(span * ahead / (low_time - high_time).total_seconds())
-    margin = max(1, span // 16)
-    return min(max(guess, low + margin), high - margin)
+    if high is not None and high_time is not None and high_time < low_time:
+        return low + math.ceil((high - low) * ahead / (low_time - high_time).total_seconds())
+    if high is not None:  # past the end of the list, or no spread: halve the bracket
+        return low + max(1, (high - low) // 2)
+    seconds_per_record = (top_time - low_time).total_seconds() / max(1, low)
+    if seconds_per_record <= 0:
+        return low * 2 + 1
+    return low + math.ceil(ahead / seconds_per_record)
