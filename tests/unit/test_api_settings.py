@@ -224,11 +224,22 @@ def test_bad_timeouts(value: Any) -> None:
         ("true", True),
         ("FALSE", False),
         ("0", False),
-        ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
     ],
 )
 def test_verify(value: Any, expected: bool | str) -> None:
     assert build(extra={"verify": value}).verify == expected
+
+
+def test_verify_accepts_an_existing_ca_bundle(tmp_path: Any) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert build(extra={"verify": str(bundle)}).verify == str(bundle)
+
+
+def test_a_missing_ca_bundle_is_a_config_error_naming_the_field(tmp_path: Any) -> None:
+    with pytest.raises(XentreeConfigError, match="'verify'") as info:
+        build(extra={"verify": str(tmp_path / "nowhere" / "ca.pem")})
+    assert "does not exist" in str(info.value)
 
 
 @pytest.mark.parametrize(("name", "value"), [("allow_insecure_http", "maybe"), ("verify", 3)])

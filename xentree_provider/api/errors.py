@@ -19,6 +19,7 @@ __all__ = [
     "XentreeConflictError",
     "XentreeConnectionError",
     "XentreeError",
+    "XentreeMaybeAppliedError",
     "XentreeNotFoundError",
     "XentreePermissionError",
     "XentreeQuotaExceededError",
@@ -45,7 +46,11 @@ class XentreeError(Exception):
     :param method: HTTP method of the failed request.
     :param path: path of the failed request (no query string).
     :param retry_after: the delay in seconds the server asked for (``Retry-After``), if any.
+    :param from_api: the body was the API's own error JSON (``{"detail": ...}``), not a proxy's page.
     """
+
+    #: True only on :class:`XentreeMaybeAppliedError`: a write may have taken effect.
+    maybe_applied = False
 
     def __init__(
         self,
@@ -57,9 +62,11 @@ class XentreeError(Exception):
         method: str | None = None,
         path: str | None = None,
         retry_after: float | None = None,
+        from_api: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.from_api = from_api
         self.retry_after = retry_after
         self.status = status
         self.code = code
@@ -165,6 +172,29 @@ class XentreeServerError(XentreeError):
     """5xx: the server or a proxy in front of it failed."""
 
 
+class XentreeMaybeAppliedError(XentreeError):
+    """A write (POST, PATCH, DELETE not idempotent by nature) was sent and its outcome is unknown: the
+    connection dropped, a proxy answered 5xx, or the answer could not be read. It was not sent again, so
+    that it cannot be applied twice; check the server's state before retrying. ``maybe_applied`` is True.
+    """
+
+    maybe_applied = True
+
+    @classmethod
+    def after(cls, error: XentreeError, method: str, path: str) -> XentreeMaybeAppliedError:
+        """The error replacing ``error``, which ended a write to ``method path``."""
+        return cls(
+            f"the write may have been applied: the request reached the server, then failed "
+            f"({error.message.rstrip('.')}). It was not sent again, so that it cannot be applied twice; "
+            "check whether it took effect before retrying",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            method=method,
+            path=path,
+        )
+
+
 class XentreeResponseError(XentreeError):
     """The response body is not the JSON we expect (an HTML page, truncated or malformed JSON)."""
 
@@ -209,6 +239,15 @@ def unexpected_body_error(
         method=method,
         path=path,
     )
+
+
+def _is_api_error_body(body: bytes) -> bool:
+    """True for the contract's error shape: a JSON object with a ``detail`` (object, text or list)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, Mapping) and isinstance(payload.get("detail"), (Mapping, str, list))
 
 
 def _parse_error_body(body: bytes) -> tuple[str | None, str | None, dict[str, Any], dict[str, list[str]]]:
@@ -299,7 +338,9 @@ def error_from_response(
 ) -> XentreeError:
     """Map an error response (status >= 400) to the matching exception type."""
     code, message, detail, field_errors = _parse_error_body(body)
+    is_json = content_type is not None and "json" in content_type
     common: dict[str, Any] = {
+        "from_api": is_json and _is_api_error_body(body),
         "status": status,
         "code": code,
         "request_id": request_id,
@@ -307,7 +348,6 @@ def error_from_response(
         "path": path,
         "retry_after": retry_after,
     }
-    is_json = content_type is not None and "json" in content_type
     if message is None and not is_json and body:
         # A proxy's HTML page or other non-JSON error: show what it was.
         reason = {502: "bad gateway", 503: "service unavailable", 504: "gateway timeout"}.get(
