@@ -136,7 +136,10 @@ class RequestFlows:
         return self._with_retries(route, self._prepare(route, options), options.get("bearer"), False)
 
     def login(self) -> Flow[RequestStep, Any]:
-        """The login flow with the connection's login and password; returns a :class:`~xentree_provider.api.tokens.TokenReply`."""
+        """The login flow with the connection's login and password.
+
+        Returns a :class:`~xentree_provider.api.tokens.TokenReply`.
+        """
         data = {"username": self.settings.login or "", "password": self.settings.password or ""}
         route = ROUTES["login"]
         try:
