@@ -30,6 +30,7 @@ __all__ = [
     "XentreeValidationError",
     "error_from_response",
     "tls_error",
+    "too_large_error",
     "transport_error",
 ]
 
@@ -292,11 +293,21 @@ class Failure(str, Enum):
     READ_TIMEOUT = "read_timeout"
     #: The connection dropped after the request was sent: it may have acted on the request.
     DROPPED = "dropped"
+    #: The whole exchange outlasted the request's total deadline: it may have acted on the request.
+    DEADLINE = "deadline"
 
 
 def transport_error(failure: Failure, *, method: str, path: str, cause: str) -> XentreeConnectionError:
-    """The error for a failed exchange; ``cause`` names the client library's error type, never a URL."""
+    """The error for a failed exchange; ``cause`` names the client library's error type (or, for
+    :attr:`Failure.DEADLINE`, the deadline), never a URL."""
     where: dict[str, Any] = {"method": method, "path": path}
+    if failure is Failure.DEADLINE:
+        return XentreeTimeoutError(
+            f"the Xentree API did not finish answering within the request's total deadline of {cause} "
+            "(connection extra 'request_deadline'; by default the connect timeout plus twice the read "
+            "timeout)",
+            **where,
+        )
     if failure is Failure.CONNECT_TIMEOUT:
         return XentreeTimeoutError("timed out connecting to the Xentree API", request_sent=False, **where)
     if failure is Failure.READ_TIMEOUT:
@@ -310,6 +321,17 @@ def transport_error(failure: Failure, *, method: str, path: str, cause: str) -> 
         )
     return XentreeConnectionError(
         f"the connection to the Xentree API dropped before a full response arrived ({cause})", **where
+    )
+
+
+def too_large_error(limit: int, *, status: int, method: str, path: str) -> XentreeResponseError:
+    """The error for a response body over ``limit`` bytes (read no further than that)."""
+    return XentreeResponseError(
+        f"the response is larger than {limit} bytes (connection extra 'max_response_bytes'); it was not "
+        "read further. Raise the limit if such a response is expected, or ask for less (smaller pages)",
+        status=status,
+        method=method,
+        path=path,
     )
 
 
