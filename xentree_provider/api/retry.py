@@ -85,7 +85,7 @@ class RetryPolicy:
     :param budget: seconds from the first try after which no retry starts (waits are cut to fit).
     """
 
-    max_attempts: int = 11
+    max_attempts: int = 21
     max_wait: float = 60.0
     backoff_base: float = 0.5
     budget: float = 120.0

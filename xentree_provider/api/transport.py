@@ -101,16 +101,20 @@ class Transport(DriverCore[TokenManager]):
     def _send(self, send: Send) -> Reply:
         with Deadline(self.settings.deadline) as deadline:
             try:
-                return self._exchange(send)
+                reply = self._exchange(send)
             except requests.exceptions.SSLError as error:
                 if not deadline.expired:
                     raise tls_error(self.settings.base_url, str(error)) from None
-                failure, cause = Failure.DEADLINE, f"{deadline.seconds:g} s"
             except requests.RequestException as error:
                 failure, cause = _failure(error)
-                if deadline.expired:
-                    failure, cause = Failure.DEADLINE, f"{deadline.seconds:g} s"
-        raise transport_error(failure, method=send.method, path=send.path, cause=cause)
+                if not deadline.expired:
+                    raise transport_error(failure, method=send.method, path=send.path, cause=cause) from None
+            else:
+                if not deadline.expired:
+                    return reply
+        # Cut off at the deadline: whatever the exchange gave after that is incomplete.
+        cause = f"{deadline.seconds:g} s"
+        raise transport_error(Failure.DEADLINE, method=send.method, path=send.path, cause=cause)
 
     def _exchange(self, send: Send) -> Reply:
         response = self.session.request(
