@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ KNOWN_EXTRAS = frozenset(
         "max_response_bytes",
     }
 )
+_NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:@]+)(:[^:]*)?")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -188,6 +190,11 @@ def normalise_base_url(host: str | None, port: int | None = None) -> str:
         raise XentreeConfigError(f"connection host must be an http(s) URL, got scheme {parts.scheme!r}")
     if not hostname:
         raise XentreeConfigError(f"connection host {host!r} has no host name")
+    if not _NETLOC.fullmatch(parts.netloc):
+        raise XentreeConfigError(
+            f"connection host {host!r} is not a valid URL: write a host name or [IPv6 address], then "
+            "optionally :port"
+        )
     try:
         host_port = parts.port
     except ValueError:

@@ -496,6 +496,8 @@ class XentreeHook(BaseHook):
             return False, f"Credentials rejected by {settings.base_url}: {error.message}"
         except XentreeError as error:
             return False, f"Could not use {settings.base_url}: {error}"
+        except Exception as error:  # a test must answer, never raise
+            return False, f"Could not use {settings.base_url}: {type(error).__name__}"
         finally:
             probe.logout_quietly()
             probe.close()
