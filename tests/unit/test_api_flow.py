@@ -337,3 +337,17 @@ def test_an_error_outside_the_tree_escapes_the_flow_unretried() -> None:
 
     with pytest.raises(RuntimeError, match="bug"):
         run_flow(flows().request(ROUTES["get_live_quota"]), broken)
+
+
+def test_a_failed_login_is_not_mistaken_for_a_failed_write() -> None:
+    class NoLogin(Script):
+        def perform(self, step: RequestStep) -> Any:
+            if isinstance(step, NeedToken):
+                raise XentreeConnectionError("the login's connection dropped")
+            return super().perform(step)
+
+    script = NoLogin()
+    with pytest.raises(XentreeConnectionError, match="login's connection dropped") as info:
+        run_flow(flows(api_key=None).request(ROUTES["save_transcript"], json={}), script.perform)
+    assert not info.value.maybe_applied
+    assert script.sent == [] and script.slept == []  # never sent, and not retried on top of the login

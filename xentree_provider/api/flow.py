@@ -102,6 +102,14 @@ class Reply:
     body: bytes
 
 
+class _NoToken(Exception):
+    """No token could be had for a request (the login or refresh failed): ``error`` says why."""
+
+    def __init__(self, error: XentreeError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def deleted_on_an_earlier_try(route: Route, attempt_number: int) -> bool:
     """A 404 answering a retried DELETE: the first try removed it and only its answer was lost."""
     return route.method == "DELETE" and attempt_number > 1
@@ -177,6 +185,9 @@ class RequestFlows:
             attempt += 1
             try:
                 return (yield from self._authorised(route, send, bearer, token_reply))
+            except _NoToken as failed:
+                # The login or refresh behind it made its own retries, and this request never left.
+                raise failed.error from None
             except XentreeNotFoundError:
                 if deleted_on_an_earlier_try(route, attempt):
                     return None
@@ -211,7 +222,7 @@ class RequestFlows:
         elif route.auth is not Auth.NONE and self.settings.api_key:
             headers["X-API-Key"] = self.settings.api_key
         elif route.auth is not Auth.NONE:
-            token = yield NeedToken()
+            token = yield from self._token(NeedToken())
             headers["Authorization"] = f"Bearer {token}"
         try:
             return (yield from self._exchange(route, dataclasses.replace(send, headers=headers), token_reply))
@@ -219,8 +230,16 @@ class RequestFlows:
             if token is None:
                 raise
             # The token was refused before its known expiry (revoked, clock skew): renew it once.
-            renewed = {**headers, "Authorization": f"Bearer {(yield NeedToken(stale=token))}"}
+            renewed = {**headers, "Authorization": f"Bearer {(yield from self._token(NeedToken(token)))}"}
             return (yield from self._exchange(route, dataclasses.replace(send, headers=renewed), token_reply))
+
+    @staticmethod
+    def _token(step: NeedToken) -> Flow[RequestStep, str]:
+        try:
+            token: str = yield step
+        except XentreeError as error:
+            raise _NoToken(error) from None
+        return token
 
     def _exchange(self, route: Route, send: Send, token_reply: bool) -> Flow[RequestStep, Any]:
         started = self.clock()

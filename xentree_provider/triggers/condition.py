@@ -12,7 +12,7 @@ Guarantees:
   :class:`~xentree_provider.hooks.xentree_async.XentreeAsyncHook`, which applies the same
   authentication and retry policy (``Retry-After``, backoff, token refresh) as the sync hook;
 * ``deadline`` is absolute (epoch seconds), so a restarted trigger does not wait longer in total, and
-  a check still running at the deadline (a server trickling its answer) is cut off there;
+  a check still running :data:`LAST_CHECK_SECONDS` after it (a server trickling its answer) is cut off;
 * the run ends with exactly one event: ``{"status": "success" | "timeout" | "error", ...}``.
 
 Event payloads::
@@ -39,8 +39,8 @@ __all__ = ["XentreeConditionTrigger", "error_from_event", "error_to_event"]
 
 _PRIMITIVES = (str, int, float, bool, type(None))
 
-#: How long the one check made at or after the deadline (say, after a triggerer restart) may take.
-LAST_CHECK_SECONDS = 10.0
+#: How long past the deadline a check still running may take to finish (its details go in the event).
+LAST_CHECK_SECONDS = 5.0
 
 
 def error_to_event(error: BaseException) -> dict[str, Any]:
@@ -139,11 +139,11 @@ class XentreeConditionTrigger(BaseTrigger):
         return XentreeAsyncHook(self.conn_id, **self.hook_overrides)
 
     def _check_bound(self) -> float | None:
-        """How long one check may run: until the deadline (a check started at or after it gets
-        :data:`LAST_CHECK_SECONDS`), so a server that trickles its answer cannot hold the trigger."""
+        """How long one check may run: until :data:`LAST_CHECK_SECONDS` past the deadline, so that a
+        server trickling its answer cannot hold the trigger beyond it."""
         if self.deadline is None:
             return None
-        return max(self.deadline - time.time(), 0.0) or LAST_CHECK_SECONDS
+        return max(self.deadline - time.time(), 0.0) + LAST_CHECK_SECONDS
 
     def _timeout_event(self, polls: int, details: Any) -> dict[str, Any]:
         return {
