@@ -91,6 +91,8 @@ class DriverCore(Generic[TokensT]):
     ) -> tuple[Callable[[Any], R], PageReader]:
         """The page fetcher and reader of a list call, for ``iter_records`` or ``aiter_records``."""
         page_size = options.get("page_size", DEFAULT_PAGE_SIZE)
-        reader = PageReader(page_size=page_size, paging=route.paging, params=options.get("params"))
         path_params = options.get("path_params")
+        reader = PageReader.for_route(
+            route, path_params=path_params, params=options.get("params"), page_size=page_size
+        )
         return (lambda query: call(route, path_params=path_params, params=query)), reader
