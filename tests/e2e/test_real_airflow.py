@@ -285,7 +285,8 @@ def fault_pass(
     issued_secrets: set[str],
 ) -> Pass:
     collect_secrets(sandbox, issued_secrets)
-    sandbox.reset(token_lifetime=TOKEN_LIFETIME)  # same seed and anchor: the same data and members
+    # same seed, anchor and clock: the same data and members
+    sandbox.reset(token_lifetime=TOKEN_LIFETIME, clock=SERVER_CLOCK)
     sandbox.set_faults(**FAULTS)
     try:
         return run_pass("faults", cluster, sandbox, work_dir / "faults", issued_secrets, minute=1)
