@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk import Asset
+from airflow.sdk.exceptions import TaskDeferred
 
 from xentree_provider import _compat
 from xentree_provider._compat import AirflowSkipException, AirflowVersionError
@@ -122,11 +123,31 @@ def test_a_failed_try_leaves_the_watermark_so_the_next_exports_the_range_again(w
 
 def test_nothing_new_since_the_watermark_is_a_skip(world, tmp_path):
     world(transcripts=50, days=2)
-    op = operator(tmp_path, "skip", settle=timedelta(hours=1))
+    op = operator(tmp_path, "skip")
     store = FakeStore(op.asset)
-    store.state.values[WATERMARK_KEY] = (datetime.now(timezone.utc) - timedelta(minutes=10)).isoformat()
+    store.state.values[WATERMARK_KEY] = (datetime.now(timezone.utc) + timedelta(minutes=10)).isoformat()
     with pytest.raises(AirflowSkipException, match="nothing to export"):
         op.execute({"asset_state_store": store})
+
+
+def test_a_run_fixes_its_end_then_settles_in_the_triggerer(world, tmp_path):
+    sandbox = world(transcripts=100, days=2)
+    sandbox.reset_counters()
+    op = operator(tmp_path, "settle", settle=timedelta(minutes=2))
+    store = FakeStore(op.asset)
+    before = datetime.now(timezone.utc)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"asset_state_store": store})
+    end = parse_timestamp(deferred.value.kwargs["end"])
+    assert before <= end <= datetime.now(timezone.utc)
+    assert deferred.value.trigger.moment == end + timedelta(minutes=2)
+    assert sandbox.counters()["requests_total"] == 0 and store.state.sets == []
+    saved_meanwhile = save_one(datetime.now(timezone.utc) - timedelta(minutes=30))
+    result = op.execute_settled({"asset_state_store": store}, None, **deferred.value.kwargs)
+    assert result["watermark"] == deferred.value.kwargs["end"]
+    # in this file exactly when its (rendered) created_at is before the end; else in the next run's
+    inside = parse_timestamp(saved_meanwhile["created_at"]) < end
+    assert (saved_meanwhile["id"] in ids_in(result["path"])) == inside
 
 
 def test_an_older_airflow_fails_at_once_naming_the_version(world, tmp_path, monkeypatch):
