@@ -84,14 +84,20 @@ def runs(cluster: AirflowCluster) -> list[dict[str, Any]]:
     return list(listing["dag_runs"])
 
 
-def wait_for(what: str, probe: Any, timeout: float = 240) -> Any:
+def wait_for(what: str, probe: Any, cluster: AirflowCluster, timeout: float = 300) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = probe()
         if value:
             return value
         time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+    found = runs(cluster)
+    states = {r["dag_run_id"]: cluster.task_instances(DAG_ID, r["dag_run_id"]) for r in found}
+    raise AssertionError(
+        f"timed out waiting for {what}; runs {found}; task instances {states}; "
+        f"triggerer log: {cluster.component_log('triggerer')[-3000:]}; "
+        f"scheduler log: {cluster.component_log('scheduler')[-2000:]}"
+    )
 
 
 def watching(cluster: AirflowCluster) -> bool:
@@ -99,11 +105,13 @@ def watching(cluster: AirflowCluster) -> bool:
 
 
 def test_saves_fire_runs_that_export_exactly_the_new_transcripts(cluster, sandbox, work_dir):
-    wait_for("the watcher's first poll", lambda: watching(cluster))
+    wait_for("the watcher's first poll", lambda: watching(cluster), cluster)
     assert runs(cluster) == []  # the first poll only sets the watermark
 
     first = save_transcript(sandbox, "first")
-    run = wait_for("an asset-triggered run", lambda: [r for r in runs(cluster) if r["state"] == "success"])[0]
+    run = wait_for(
+        "an asset-triggered run", lambda: [r for r in runs(cluster) if r["state"] == "success"], cluster
+    )[0]
     assert run["run_type"] == "asset_triggered"
     files = sorted((work_dir / "exports" / "incremental").glob("*.jsonl"))
     assert len(files) == 1
@@ -111,7 +119,7 @@ def test_saves_fire_runs_that_export_exactly_the_new_transcripts(cluster, sandbo
     assert first["id"] in exported and len(exported) == 151  # no watermark yet: everything so far
 
     second = save_transcript(sandbox, "second")
-    wait_for("a second run", lambda: len([r for r in runs(cluster) if r["state"] == "success"]) >= 2)
+    wait_for("a second run", lambda: len([r for r in runs(cluster) if r["state"] == "success"]) >= 2, cluster)
     files = sorted((work_dir / "exports" / "incremental").glob("*.jsonl"))
     assert len(files) == 2
     newest = [json.loads(line)["id"] for line in files[-1].read_text().splitlines()]
