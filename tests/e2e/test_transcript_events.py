@@ -48,6 +48,9 @@ def cluster(sandbox: SandboxServer, work_dir: Path) -> Iterator[AirflowCluster]:
         "AIRFLOW_CONN_XENTREE_DEFAULT": sandbox.connection_env(),
         "XENTREE_EXAMPLES_OUTPUT": str(work_dir / "exports"),
         "XENTREE_EXAMPLES_POLL_SECONDS": "1",
+        # The harness turns job scheduling off (no cron runs); asset-triggered runs need it, and this
+        # folder's only DAG is scheduled on the watched Asset.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
     }
     with AirflowCluster(dags, env=env) as running:
         running.wait_for_dags([DAG_ID])
