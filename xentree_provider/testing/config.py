@@ -81,6 +81,11 @@ class FaultConfig:
             raise ValueError("rate_limit_burst must be >= 1")
 
     @property
+    def total_rate(self) -> float:
+        """The share of requests that get some fault (the rates are exclusive, so they add up)."""
+        return sum(float(getattr(self, name)) for name in _RATES)
+
+    @property
     def active(self) -> bool:
         """Whether any fault (latency, rate limit or a random fault) is switched on."""
         return bool(self.latency_ms or self.rate_limit_rps or any(getattr(self, name) for name in _RATES))
