@@ -10,12 +10,18 @@ from airflow.sdk import Asset, BaseOperator, Context
 
 from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
 from xentree_provider._task.outputs import atomic_write, output_path
 from xentree_provider._task.window import resolve_report_days
 from xentree_provider.links.xentree import XentreeXelLink
-from xentree_provider.reporting.assemble import ReportRequest, assemble_report, report_summary
+from xentree_provider.reporting.assemble import (
+    ReportRequest,
+    assemble_report,
+    report_inputs,
+    report_summary,
+)
 from xentree_provider.reporting.data import Scope
-from xentree_provider.reporting.files import write_report
+from xentree_provider.reporting.files import REPORT_FILES, WrittenFile, write_report
 from xentree_provider.reporting.previous import load_previous_report
 
 __all__ = ["XentreeXELProgressReportOperator", "resolve_report_days"]
@@ -23,7 +29,7 @@ __all__ = ["XentreeXELProgressReportOperator", "resolve_report_days"]
 _SCOPES = ("user", "organization")
 
 
-class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
+class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
     """Write a Xentree English progress report: ``progress.csv``, ``progress.json`` and ``report.html``.
 
     Two scopes:
@@ -134,6 +140,22 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
             title=self.title or None,
         )
 
+    def _lineage(self, request: ReportRequest, written: Mapping[str, WrittenFile] | None = None) -> Lineage:
+        base_url = self.hook.settings.base_url
+        prefix = output_path(self.output_path, self.output_conn_id)
+        outputs = []
+        for spec in REPORT_FILES:
+            done = (written or {}).get(spec.name)
+            schema = spec.schema(self.scope) if spec.schema else None
+            rows, size = (done.rows, done.size) if done else (None, None)
+            outputs.append(FileOutput(str(prefix / spec.name), schema, rows, size))
+        inputs = tuple(ApiInput(base_url, path) for path in report_inputs(request))
+        return Lineage(inputs, tuple(outputs))
+
+    def planned_lineage(self) -> Lineage:
+        """The API endpoints the report reads and its three files (for OpenLineage)."""
+        return self._lineage(self._request(None))
+
     def _announce(self, context: Context, paths: Mapping[str, str], result: Mapping[str, Any]) -> None:
         if self.asset is None:
             return
@@ -152,14 +174,16 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
         days = resolve_report_days(
             context, self.start_day, self.end_day, required=self.scope == "organization"
         )
+        request = self._request(days)
         report = assemble_report(
             self.hook,
-            self._request(days),
+            request,
             previous=previous,
             generated_at=datetime.now(timezone.utc).replace(microsecond=0),
             log=self.log,
         )
         written = write_report(report, lambda name: atomic_write(prefix / name))
+        self.record_lineage(self._lineage(request, written))
         paths = {name: str(prefix / name) for name in written}
         summary = report_summary(report)
         result = {

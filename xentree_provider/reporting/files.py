@@ -13,8 +13,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, Any
 
-from xentree_provider.reporting.data import csv_text
+from xentree_provider.reporting.data import Scope, csv_text
 from xentree_provider.reporting.html import render_report_html
+from xentree_provider.reporting.schema import report_json_schema, table_schema
+from xentree_provider.tabular.schema import Column
 
 __all__ = ["REPORT_FILES", "ReportFile", "WrittenFile", "write_report"]
 
@@ -23,11 +25,12 @@ Opener = Callable[[str], AbstractContextManager[IO[bytes]]]
 
 @dataclass(frozen=True)
 class ReportFile:
-    """One file of the report: its name, how the report dict becomes its bytes, whether it is a table."""
+    """One file of the report: its name, how the report dict becomes its bytes, and its schema (None for
+    the page, which is no table)."""
 
     name: str
     render: Callable[[Mapping[str, Any]], Iterable[bytes]]
-    tabular: bool = True
+    schema: Callable[[Scope], tuple[Column, ...]] | None
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,9 @@ def _report_html(report: Mapping[str, Any]) -> Iterable[bytes]:
 
 #: The files every report has, in the order they are written.
 REPORT_FILES: tuple[ReportFile, ...] = (
-    ReportFile("progress.csv", _progress_csv),
-    ReportFile("progress.json", _progress_json),
-    ReportFile("report.html", _report_html, tabular=False),
+    ReportFile("progress.csv", _progress_csv, table_schema),
+    ReportFile("progress.json", _progress_json, report_json_schema),
+    ReportFile("report.html", _report_html, None),
 )
 
 
@@ -71,5 +74,6 @@ def write_report(
             for chunk in spec.render(report):
                 stream.write(chunk)
                 size += len(chunk)
-        written[spec.name] = WrittenFile(spec.name, len(report["rows"]) if spec.tabular else None, size)
+        rows = len(report["rows"]) if spec.schema is not None else None
+        written[spec.name] = WrittenFile(spec.name, rows, size)
     return written
