@@ -160,3 +160,15 @@ def test_without_the_openlineage_provider_the_methods_return_none(
 )
 def test_dataset_identity_follows_the_openlineage_naming(path: str, identity: tuple[str, str]) -> None:
     assert dataset_identity(path) == identity
+
+
+def test_report_with_parquet_reports_the_parquet_file_too(sandbox: SandboxServer, tmp_path: Path) -> None:
+    operator = XentreeXELProgressReportOperator(
+        task_id="me", scope="user", output_path=str(tmp_path), parquet=True
+    )
+    assert "progress.parquet" in _by_name(_extract(operator, TaskInstanceState.RUNNING).outputs)
+    result = operator.execute({"outlet_events": OutletEventAccessors()})  # type: ignore[arg-type]
+    parquet = _by_name(_extract(operator, TaskInstanceState.SUCCESS).outputs)["progress.parquet"]
+    assert [n for n, _ in _schema(parquet)] == list(MODULE_COLUMNS)
+    stats = parquet.outputFacets["outputStatistics"]
+    assert (stats.rowCount, stats.size) == (result["rows"], (tmp_path / "progress.parquet").stat().st_size)

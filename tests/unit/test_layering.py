@@ -26,7 +26,7 @@ PURE_MAY_USE = {
     "reporting": ("api", "tabular"),
     "conditions": ("api", "transcripts"),
     "knowledge": ("tabular",),
-    "tabular": (),
+    "tabular": ("api",),
 }
 HOOKS_MAY_NOT_USE = ("operators", "sensors", "triggers", "_task", "links")
 # Outside the package, only these trees may import the test kit.

@@ -21,8 +21,9 @@ from xentree_provider.reporting.assemble import (
     report_summary,
 )
 from xentree_provider.reporting.data import Scope
-from xentree_provider.reporting.files import REPORT_FILES, WrittenFile, write_report
+from xentree_provider.reporting.files import WrittenFile, report_files, write_report
 from xentree_provider.reporting.previous import load_previous_report
+from xentree_provider.tabular.parquet import require_pyarrow
 
 __all__ = ["XentreeXELProgressReportOperator", "resolve_report_days"]
 
@@ -48,7 +49,9 @@ class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, U
     files it wrote. The task's extra link (:class:`~xentree_provider.links.xentree.XentreeXelLink`)
     opens the XEL page of the web app.
 
-    Returns a small dict: ``html``, ``csv``, ``json`` (paths), ``members``, ``average_progress``
+    With ``parquet=True`` the table is also written as ``progress.parquet`` (needs the ``parquet``
+    extra). Returns a small dict: ``html``, ``csv``, ``json``, ``parquet`` (paths; ``parquet`` None
+    unless written), ``members``, ``average_progress``
     (percent), ``active_share`` (0 to 1), ``active_members``, ``window``, ``scope`` and
     ``compared_with``.
 
@@ -65,6 +68,8 @@ class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, U
     :param title: page title; default ``Xentree English progress — <organization name>``. Templated.
     :param xentree_conn_id: the Xentree connection. Templated.
     :param output_conn_id: Airflow connection for the object store of ``output_path`` (e.g. AWS).
+    :param parquet: also write the table as ``progress.parquet`` (typed columns; needs
+        ``airflow-provider-xentree[parquet]``).
     :param page_size: rows per request when reading the directory (the API allows at most 200).
     :param asset: the Asset outlet: None derives it from ``output_path`` (its static folder when the path
         is templated), a string is an Asset URI, an ``Asset`` is used as is, False disables.
@@ -97,6 +102,7 @@ class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, U
         xentree_conn_id: str = "xentree_default",
         output_conn_id: str | None = None,
         page_size: int = 200,
+        parquet: bool = False,
         asset: Asset | str | bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -125,6 +131,7 @@ class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, U
         self.xentree_conn_id = xentree_conn_id
         self.output_conn_id = output_conn_id
         self.page_size = page_size
+        self.parquet = parquet
         self.asset = outlet
 
     def _request(self, days: tuple[date, date] | None) -> ReportRequest:
@@ -144,7 +151,7 @@ class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, U
         base_url = self.hook.settings.base_url
         prefix = output_path(self.output_path, self.output_conn_id)
         outputs = []
-        for spec in REPORT_FILES:
+        for spec in report_files(parquet=self.parquet):
             done = (written or {}).get(spec.name)
             schema = spec.schema(self.scope) if spec.schema else None
             rows, size = (done.rows, done.size) if done else (None, None)
@@ -166,6 +173,8 @@ class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, U
     def execute(self, context: Context) -> dict[str, Any]:
         """Read progress, write the three files, announce them, return the headline figures."""
         prefix = output_path(self.output_path, self.output_conn_id)
+        if self.parquet:
+            require_pyarrow()  # before any request
         XentreeXelLink.persist(context, self.hook.settings.base_url)
         previous_path = self.previous_report_path
         previous = load_previous_report(
@@ -182,7 +191,8 @@ class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, U
             generated_at=datetime.now(timezone.utc).replace(microsecond=0),
             log=self.log,
         )
-        written = write_report(report, lambda name: atomic_write(prefix / name))
+        files = report_files(parquet=self.parquet)
+        written = write_report(report, lambda name: atomic_write(prefix / name), files)
         self.record_lineage(self._lineage(request, written))
         paths = {name: str(prefix / name) for name in written}
         summary = report_summary(report)
@@ -192,6 +202,7 @@ class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, U
             "html": paths["report.html"],
             "csv": paths["progress.csv"],
             "json": paths["progress.json"],
+            "parquet": paths.get("progress.parquet"),
             **summary,
             "compared_with": previous.path if previous else None,
         }
