@@ -324,7 +324,7 @@ class World:
         return user
 
     def _build_people(self) -> None:
-        cfg = self.config
+        config = self.config
         rng = random.Random(f"{self.seed}:people")
         secret_rng = random.Random(f"{self.seed}:secrets")
         self.password = "sbx-" + random_token(secret_rng, 12)
@@ -352,7 +352,7 @@ class World:
             )
             self.orgs[org.id] = org
             roster: dict[str, Member] = {}
-            size = cfg.members_per_org
+            size = config.members_per_org
             people: list[User] = []
             if org_index == 0:
                 people.append(self.primary)
@@ -377,7 +377,7 @@ class World:
             self.members[org.id] = roster
             self.learners[org.id] = {}
         self.first_org = next(iter(self.orgs.values()))
-        extra = max(0, cfg.directory_members - len(self.members[self.first_org.id]))
+        extra = max(0, config.directory_members - len(self.members[self.first_org.id]))
         for _ in range(extra):
             counter += 1
             user = self._new_user(rng, counter, "learners.acme.example")

@@ -186,6 +186,7 @@ class SandboxState:
 
     def __init__(self, config: SandboxConfig) -> None:
         self.base_config = config
+        self.started_at = time.time()
         self.counters = Counters()
         self.request_seq = 0
         self.load(config)
