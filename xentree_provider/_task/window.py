@@ -11,7 +11,7 @@ import pendulum
 
 from xentree_provider.api.errors import XentreeConfigError
 
-__all__ = ["parse_instant", "resolve_report_days", "resolve_window", "window_days"]
+__all__ = ["interval_window", "parse_instant", "resolve_report_days", "resolve_window", "window_days"]
 
 
 def parse_instant(value: Any, name: str) -> datetime:
@@ -66,6 +66,24 @@ def resolve_window(
             f"end {window_end.isoformat()}"
         )
     return window_start, window_end
+
+
+def interval_window(
+    context: Mapping[str, Any], start: Any = None, end: Any = None
+) -> tuple[datetime, datetime]:
+    """:func:`resolve_window`, with a clear error for runs whose data interval is empty (Airflow 3's
+    default ``CronTriggerTimetable`` schedules) when no explicit window is given."""
+    if start in (None, "") and end in (None, ""):
+        interval_start = context.get("data_interval_start")
+        interval_end = context.get("data_interval_end")
+        if interval_start is not None and interval_start == interval_end:
+            raise XentreeConfigError(
+                f"this run's data interval is empty ({interval_start} to {interval_end}): in Airflow 3, "
+                "schedule='@daily' means CronTriggerTimetable, whose runs cover no interval. Schedule "
+                "with CronDataIntervalTimetable('@daily', timezone='UTC') (from airflow.sdk), or pass "
+                "start and end, e.g. start='{{ macros.ds_add(ds, -1) }}', end='{{ ds }}'"
+            )
+    return resolve_window(context, start, end)
 
 
 def window_days(start: datetime, end: datetime) -> tuple[date, date]:

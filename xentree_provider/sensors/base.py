@@ -81,7 +81,7 @@ class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
 
     condition: ClassVar[str] = ""
     """The async twin of :meth:`check`: a registered name or an import path (see
-    :mod:`xentree_provider.triggers.conditions`)."""
+    :mod:`xentree_provider.conditions.registry`)."""
 
     template_fields: Sequence[str] = ("xentree_conn_id",)
     ui_color = "#dff2e1"
