@@ -172,3 +172,47 @@ def test_report_with_parquet_reports_the_parquet_file_too(sandbox: SandboxServer
     assert [n for n, _ in _schema(parquet)] == list(MODULE_COLUMNS)
     stats = parquet.outputFacets["outputStatistics"]
     assert (stats.rowCount, stats.size) == (result["rows"], (tmp_path / "progress.parquet").stat().st_size)
+
+
+@pytest.mark.parametrize(
+    ("export_format", "compression"), [("jsonl", "gzip"), ("csv", None), ("parquet", None)]
+)
+def test_transcript_export_lineage_has_schema_rows_and_bytes(
+    sandbox: SandboxServer, tmp_path: Path, export_format: str, compression: str | None
+) -> None:
+    import csv
+    import gzip
+
+    from xentree_provider.operators.live import CSV_COLUMNS, XentreeTranscriptExportOperator
+
+    target = tmp_path / f"t.{export_format}"
+    operator = XentreeTranscriptExportOperator(
+        task_id="export", output_path=str(target), export_format=export_format, compression=compression
+    )
+    start = _extract(operator, TaskInstanceState.RUNNING)
+    assert [(i.namespace, i.name) for i in start.inputs] == [(sandbox.url, "/api/live/transcripts")]
+    assert not start.outputs[0].outputFacets
+
+    result = operator.execute(
+        {
+            "data_interval_start": datetime(2026, 11, 20, tzinfo=UTC),
+            "data_interval_end": datetime(2026, 11, 21, tzinfo=UTC),
+        }  # type: ignore[arg-type]
+    )
+    (output,) = _extract(operator, TaskInstanceState.SUCCESS).outputs
+    assert (output.namespace, output.name) == ("file", str(target))
+    stats = output.outputFacets["outputStatistics"]
+    assert stats.size == result["bytes"] == target.stat().st_size
+    names = [n for n, _ in _schema(output)]
+    if export_format == "csv":
+        with target.open(newline="", encoding="utf-8") as handle:
+            assert stats.rowCount == len(list(csv.DictReader(handle))) >= result["turns"] > 0
+        assert names == list(CSV_COLUMNS)
+    else:
+        assert stats.rowCount == result["count"] > 0
+        assert names[-1] == "turns"
+        turns = output.facets["schema"].fields[-1]
+        assert turns.type == "ARRAY"
+        assert [f.name for f in turns.fields[0].fields] == ["role", "text", "timestamp"]
+    if compression:
+        assert gzip.decompress(target.read_bytes())

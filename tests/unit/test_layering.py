@@ -21,7 +21,7 @@ AIRFLOW_SIDE = ("hooks", "_task", "operators", "sensors", "triggers", "links", "
 # What each pure package may use of this provider besides itself (api is the bottom layer).
 PURE_MAY_USE = {
     "api": (),
-    "transcripts": ("api",),
+    "transcripts": ("api", "tabular"),
     "membership": ("api", "tabular"),
     "reporting": ("api", "tabular"),
     "conditions": ("api", "transcripts"),

@@ -21,7 +21,6 @@ __all__ = [
     "Lineage",
     "WritesFileLineage",
     "dataset_identity",
-    "file_output_lineage",
     "operator_lineage",
 ]
 
@@ -124,11 +123,6 @@ def operator_lineage(lineage: Lineage) -> Any:
             OutputDataset(namespace=namespace, name=name, facets=facets, outputFacets=output_facets)
         )
     return OperatorLineage(inputs=inputs, outputs=outputs)
-
-
-def file_output_lineage(base_url: str, input_name: str, output: str) -> Any:
-    """``OperatorLineage`` with the Xentree input ``input_name`` and the file ``output`` (no facets)."""
-    return operator_lineage(Lineage((ApiInput(base_url, input_name),), (FileOutput(output),)))
 
 
 class WritesFileLineage:

@@ -17,13 +17,17 @@ from airflow.sdk import Asset, BaseOperator
 
 from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
 from xentree_provider._task.window import interval_window as export_window
+from xentree_provider.api.routes import route
 from xentree_provider.links.xentree import XentreeTranscriptLink
+from xentree_provider.tabular.parquet import require_pyarrow
 from xentree_provider.transcripts.errors import XentreeEmptyWindowError
 from xentree_provider.transcripts.exporter import MAX_WORKERS_LIMIT, ExportResult, TranscriptExporter
 from xentree_provider.transcripts.records import canonical_transcript
+from xentree_provider.transcripts.schema import export_schema
 from xentree_provider.transcripts.selection import TimeWindow
-from xentree_provider.transcripts.writers import CSV_COLUMNS, EXPORT_FORMATS
+from xentree_provider.transcripts.writers import BINARY_FORMATS, CSV_COLUMNS, EXPORT_FORMATS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -56,7 +60,7 @@ def _bounded_int(value: Any, name: str, high: int) -> int:
     return value
 
 
-class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
+class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
     """Exports the Xentree Live transcripts of a time window to a file in object storage.
 
     The window is the run's data interval (``data_interval_start`` inclusive, ``data_interval_end``
@@ -69,6 +73,8 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
     ``jsonl``: one transcript per line, ``{"id", "session_id", "session_started_at",
     "session_ended_at", "created_at", "turn_count", "turns": [{"role", "text", "timestamp"}]}``.
     ``csv``: a header, then one row per turn (columns :data:`CSV_COLUMNS`).
+    ``parquet``: one row per transcript, turns a list of structs, with the fixed schema of
+    :data:`~xentree_provider.transcripts.schema.TRANSCRIPT_SCHEMA` (needs the ``parquet`` extra).
 
     The output is registered as an Airflow Asset outlet (URI derived from ``output_path``, see
     ``asset``) whose events carry the written path, and as OpenLineage output when the OpenLineage
@@ -80,8 +86,9 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
     :param xentree_conn_id: the Xentree connection id (templated).
     :param start: window start, ISO date or datetime (templated); default the data interval start.
     :param end: window end, exclusive (templated); default the data interval end.
-    :param export_format: ``jsonl`` or ``csv``.
-    :param compression: None or ``gzip`` (deterministic gzip: no name or time in the header).
+    :param export_format: ``jsonl``, ``csv`` or ``parquet``.
+    :param compression: None or ``gzip`` (deterministic gzip: no name or time in the header); Parquet
+        compresses inside the file (zstd), so it takes None.
     :param output_conn_id: Airflow connection for remote storage (templated), e.g. an AWS connection.
     :param max_workers: transcripts fetched concurrently (1..32).
     :param page_size: transcript list page size (1..200).
@@ -124,6 +131,11 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         compression = None if compression in ("", "none") else compression
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression must be None or 'gzip', got {compression!r}")
+        if compression and export_format in BINARY_FORMATS:
+            raise ValueError(
+                f"compression={compression!r} does not apply to export_format={export_format!r}: the "
+                "format compresses inside the file; leave compression=None"
+            )
         workers = _bounded_int(max_workers, "max_workers", MAX_WORKERS_LIMIT)
         page = _bounded_int(page_size, "page_size", 200)
         stale_seconds = _seconds(stale_temp_age, "stale_temp_age")
@@ -143,7 +155,6 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         self.output_conn_id = output_conn_id
         self.fail_on_empty = fail_on_empty
         self.hook_overrides = dict(hook_overrides or {})
-        self._lineage: dict[str, str] | None = None
 
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
@@ -151,10 +162,11 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         from xentree_provider._task.outputs import atomic_write, output_path, remove_stale_temporaries
 
         window = TimeWindow(*export_window(context, self.start, self.end))  # before any request
+        if self.export_format in BINARY_FORMATS:
+            require_pyarrow()
         destination = output_path(self.output_path, self.output_conn_id)
         base_url = self.hook.settings.base_url
         XentreeTranscriptLink.persist(context, base_url)
-        self._lineage = {"base_url": base_url, "output": str(destination)}
 
         exporter = TranscriptExporter(
             self.hook, window, max_workers=self.max_workers, page_size=self.page_size, log=self.log
@@ -166,10 +178,12 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
                 "(fail_on_empty=True)"
             )
         self.log.info("Writing %d transcript(s) to %s", len(ids), destination)
-        with atomic_write(destination, binary=False, compress=self.compression == "gzip") as stream:
+        binary = self.export_format in BINARY_FORMATS
+        with atomic_write(destination, binary=binary, compress=self.compression == "gzip") as stream:
             result = exporter.write(ids, stream, self.export_format)
         remove_stale_temporaries(destination, min_age=self.stale_temp_age, log=self.log)
         summary = self._summary(str(destination), int(destination.stat().st_size), window, result)
+        self.record_lineage(self._lineage(summary["bytes"], result.rows))
         self._announce(context, summary)
         return summary
 
@@ -195,10 +209,13 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         if self.asset is not None and outlet_events is not None:
             outlet_events[self.asset].extra = {key: summary[key] for key in SUMMARY_IN_ASSET_EVENT}
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage input (the Xentree transcripts) and output (the file), if OpenLineage is installed."""
-        from xentree_provider._task.lineage import file_output_lineage
+    def _lineage(self, size: int | None = None, rows: int | None = None) -> Lineage:
+        from xentree_provider._task.outputs import output_path
 
-        if not self._lineage:
-            return None
-        return file_output_lineage(self._lineage["base_url"], "live/transcripts", self._lineage["output"])
+        source = ApiInput(self.hook.settings.base_url, route("list_transcripts").path)
+        destination = str(output_path(self.output_path, self.output_conn_id))
+        return Lineage((source,), (FileOutput(destination, export_schema(self.export_format), rows, size),))
+
+    def planned_lineage(self) -> Lineage:
+        """The transcripts endpoint and the export file (for OpenLineage)."""
+        return self._lineage()
