@@ -8,6 +8,7 @@ and facets the listener would emit.
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -216,3 +217,37 @@ def test_transcript_export_lineage_has_schema_rows_and_bytes(
         assert [f.name for f in turns.fields[0].fields] == ["role", "text", "timestamp"]
     if compression:
         assert gzip.decompress(target.read_bytes())
+
+
+def test_membership_sync_lineage_reports_the_report_and_the_audit_log(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    from xentree_provider.operators.organizations import XentreeOrgMembershipSyncOperator
+
+    org = str(sandbox.credentials()["first_org_id"])
+    roster = [{"email": m["email"], "role": m["role"]} for m in sandbox.members(org)]
+    roster += [{"email": f"new{i}@example.com", "role": "member"} for i in range(2)]
+    report = tmp_path / "reports" / "{organization_id}.json"
+    operator = XentreeOrgMembershipSyncOperator(
+        task_id="sync", organization_id=org, source=roster, report_path=str(report)
+    )
+    start = _extract(operator, TaskInstanceState.RUNNING)
+    assert [(i.namespace, i.name) for i in start.inputs] == [
+        (sandbox.url, f"/api/organizations/{org}/members")
+    ]
+    assert [d.name for d in start.outputs] == [str(tmp_path / "reports" / f"{org}.json")]
+
+    operator.execute({})  # type: ignore[arg-type]
+    done = _by_name(_extract(operator, TaskInstanceState.SUCCESS).outputs)
+    written = tmp_path / "reports" / f"{org}.json"
+    audit = tmp_path / "reports" / f"{org}.audit.jsonl"
+    assert set(done) == {written.name, audit.name}
+    report_stats = done[written.name].outputFacets["outputStatistics"]
+    plan = json.loads(written.read_text(encoding="utf-8"))["plan"]
+    assert (report_stats.rowCount, report_stats.size) == (len(plan), written.stat().st_size)
+    audit_stats = done[audit.name].outputFacets["outputStatistics"]
+    lines = audit.read_text(encoding="utf-8").splitlines()
+    assert (audit_stats.rowCount, audit_stats.size) == (len(lines), audit.stat().st_size)
+    assert len(lines) == 2
+    assert [n for n, _ in _schema(done[audit.name])] == list(json.loads(lines[0]))
+    assert set(json.loads(written.read_text(encoding="utf-8"))) <= {n for n, _ in _schema(done[written.name])}

@@ -15,8 +15,10 @@ from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from xentree_provider._compat import AirflowException, AirflowFailException
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
 from xentree_provider._task.outputs import output_path
 from xentree_provider.api.errors import XentreeAuthError, XentreePermissionError
+from xentree_provider.api.routes import route
 from xentree_provider.links.xentree import XentreeOrganizationLink
 from xentree_provider.membership.approval import ApprovalCheck, check_approval
 from xentree_provider.membership.grace import GraceState, grace_section
@@ -28,10 +30,12 @@ from xentree_provider.membership.report import (
     failure_list,
     new_report,
     record_outcomes,
+    report_json,
     summary_text,
     task_result,
 )
 from xentree_provider.membership.roster import RosterEntry, RosterFormat, protected_patterns
+from xentree_provider.membership.schema import AUDIT_SCHEMA, REPORT_SCHEMA
 from xentree_provider.membership.sync import GuardMode, PlannedSync, SyncSettings, plan_sync
 from xentree_provider.operators._membership_files import (
     MembershipRosterError,
@@ -69,7 +73,7 @@ class MembershipSyncError(AirflowException):
     """Some members could not be synced after every try; a re-run (task retry) picks up where it left."""
 
 
-class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
+class XentreeOrgMembershipSyncOperator(WritesFileLineage, UsesXentreeHook, BaseOperator):
     """Make one Xentree organization's membership and roles follow a roster.
 
     Reads and validates the roster (every bad row reported with its line, before any request; an
@@ -308,12 +312,29 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
     ) -> None:
         if path is None:
             return
+        outputs = []
         if reconciler is not None:
             audit = audit_location(path)
-            write_text(audit, audit_lines(report["organization_id"], reconciler.writes))
+            lines = audit_lines(report["organization_id"], reconciler.writes)
+            write_text(audit, lines)
             report["audit_log"] = str(audit)
+            outputs.append(FileOutput(str(audit), AUDIT_SCHEMA, len(reconciler.writes), len(lines.encode())))
         write_report(path, report)
+        size = len(report_json(report).encode())
+        outputs.insert(0, FileOutput(str(path), REPORT_SCHEMA, len(report["plan"]), size))
+        self.record_lineage(Lineage(self._lineage_inputs(report["organization_id"]), tuple(outputs)))
         self.log.info("Membership report written to %s", path)
+
+    def _lineage_inputs(self, org: str) -> tuple[ApiInput, ...]:
+        members = route("list_members").format_path(org_id=org)
+        return (ApiInput(self.hook.settings.base_url, members),)
+
+    def planned_lineage(self) -> Lineage:
+        """The organization's members endpoint and the report (for OpenLineage)."""
+        org = self.hook.settings.organization(self.organization_id, self.xentree_conn_id)
+        path = report_location(self.report_path, org, self.report_conn_id)
+        outputs = (FileOutput(str(path), REPORT_SCHEMA),) if path is not None else ()
+        return Lineage(self._lineage_inputs(org), outputs)
 
 
 def _request_ids(hook: Any) -> Any:
