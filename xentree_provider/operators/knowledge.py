@@ -41,8 +41,13 @@ def _filters(value: Any) -> dict[str, Any]:
     return filters
 
 
-class _WritesKnowledgeFile(WritesFileLineage, UsesXentreeHook, BaseOperator):
-    """What both operators share: the endpoint they read, and the optional file they write."""
+class _WritesKnowledgeFile(WritesFileLineage, UsesXentreeHook):
+    """What both operators share: the endpoint they read, and the optional file they write.
+
+    A plain mixin, not a ``BaseOperator``: Airflow reads the task defaults of a mapped operator from
+    the ``__init__`` of every operator class in its MRO, and an operator class without its own
+    ``__init__`` would contribute ``BaseOperator``'s (``inlets=None``), which breaks mapped tasks.
+    """
 
     lineage_route: ClassVar[str]
     file_schema: ClassVar[tuple[Column, ...]]
@@ -66,7 +71,7 @@ class _WritesKnowledgeFile(WritesFileLineage, UsesXentreeHook, BaseOperator):
         return destination
 
 
-class XentreeKnowledgeSearchOperator(_WritesKnowledgeFile):
+class XentreeKnowledgeSearchOperator(_WritesKnowledgeFile, BaseOperator):
     """Search the Xentree knowledge base and pass the hits on.
 
     Without ``output_path`` the hits go to XCom (``return_value``): at most ``max_results`` of them, so
@@ -183,7 +188,7 @@ class XentreeKnowledgeSearchOperator(_WritesKnowledgeFile):
         }
 
 
-class XentreeRagQueryOperator(_WritesKnowledgeFile):
+class XentreeRagQueryOperator(_WritesKnowledgeFile, BaseOperator):
     """Ask the Xentree knowledge base a question; returns the synthesised answer with its sources.
 
     Returns ``{"query", "answer", "sources", "source_count", "output_path"}``; ``sources`` is capped at
