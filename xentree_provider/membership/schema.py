@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xentree_provider.tabular.schema import Column
 
-__all__ = ["AUDIT_SCHEMA", "REPORT_SCHEMA"]
+__all__ = ["AUDIT_SCHEMA", "PLAN_SCHEMA", "REPORT_SCHEMA"]
 
 #: The top-level fields of the JSON report (``grace``, ``approval*`` and ``audit_log`` only when they apply).
 REPORT_SCHEMA: tuple[Column, ...] = (
@@ -29,9 +29,23 @@ REPORT_SCHEMA: tuple[Column, ...] = (
     Column("approval_required", "bool", "a dry run whose plan needs approval"),
     Column("approval", "json", "the approved plan checked, and the drift since"),
     Column("audit_log", "string", "where the audit log of the writes is"),
+    Column("plan_parquet", "string", "where the plan is as Parquet (parquet=True)"),
+    Column("audit_parquet", "string", "where the audit log is as Parquet (parquet=True, after an apply)"),
 )
 
-#: One line of the audit log: one write request sent.
+#: One planned change (a row of the report's ``plan``; ``<report>.plan.parquet``).
+PLAN_SCHEMA: tuple[Column, ...] = (
+    Column("action", "string", "add, update or remove"),
+    Column("email", "string"),
+    Column("user_id", "string", "the member's user id (not known before an add)"),
+    Column("role", "string", "the role after the change"),
+    Column("from_role", "string", "the role before the change"),
+    Column("team_id", "string", "the team after the change"),
+    Column("from_team_id", "string", "the team before the change"),
+    Column("note", "string"),
+)
+
+#: One line of the audit log: one write request sent (``<report>.audit.jsonl`` / ``.audit.parquet``).
 AUDIT_SCHEMA: tuple[Column, ...] = (
     Column("organization_id", "string"),
     Column("time", "timestamp", "when the request was sent (UTC)"),
