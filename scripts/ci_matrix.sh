@@ -58,7 +58,8 @@ find_python() {
 UV="$(find_uv)"
 export UV_PYTHON_DOWNLOADS=never
 TIMEFORMAT="%R %U %S"  # for `time`: wall, user and system seconds
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/xentree-matrix.XXXXXX")"
+# Not named after the package: tests look for "xentree" in Airflow's output, and paths would match.
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ci-matrix.XXXXXX")"
 cleanup() {
     if [ -z "${XENTREE_MATRIX_KEEP:-}" ]; then rm -rf "$WORK"; else log "kept $WORK"; fi
 }
