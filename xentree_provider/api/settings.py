@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from xentree_provider.api.errors import XentreeConfigError
+from xentree_provider.api.extra_names import name_as_given, with_current_names
 from xentree_provider.api.retry import RetryPolicy
 from xentree_provider.api.tokens import DEFAULT_REFRESH_LEAD
 
@@ -34,7 +35,8 @@ KNOWN_EXTRAS = frozenset(
         "verify",
         "max_retries",
         "retry_max_wait",
-        "token_refresh_lead",
+        "token_refresh_lead",  # the old name of refresh_lead_seconds
+        "refresh_lead_seconds",
         "allow_insecure_http",
     }
 )
@@ -187,7 +189,8 @@ class ClientSettings:
         overrides: Mapping[str, Any] | None = None,
     ) -> ClientSettings:
         """Build settings from connection fields; ``overrides`` (from the hook) win over the extras."""
-        extras = _parse_extra(extra)
+        given_extras = _parse_extra(extra)
+        extras = with_current_names(given_extras, conn_id)
         unknown = sorted(set(extras) - KNOWN_EXTRAS)
         if unknown:
             log.warning(
@@ -199,7 +202,7 @@ class ClientSettings:
         # The UI saves fields left empty as null or "": that means "not set", so the default applies.
         merged = {
             **{k: v for k, v in extras.items() if v not in (None, "")},
-            **{k: v for k, v in (overrides or {}).items() if v is not None},
+            **{k: v for k, v in with_current_names(overrides or {}, conn_id).items() if v is not None},
         }
 
         api_key = merged.get("api_key") or None
@@ -237,7 +240,8 @@ class ClientSettings:
             max_attempts=max_retries + 1,
             max_wait=_as_number("retry_max_wait", merged.get("retry_max_wait", DEFAULT_RETRY_MAX_WAIT)),
         )
-        lead = _as_number("token_refresh_lead", merged.get("token_refresh_lead", DEFAULT_REFRESH_LEAD))
+        lead_name = name_as_given("refresh_lead_seconds", given_extras, overrides or {})
+        lead = _as_number(lead_name, merged.get("refresh_lead_seconds", DEFAULT_REFRESH_LEAD))
         org = merged.get("organization_id")
         return cls(
             base_url=base_url,
