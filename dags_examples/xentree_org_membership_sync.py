@@ -64,9 +64,9 @@ def xentree_org_membership_sync() -> None:
     @task
     def organizations(roster_dir: str) -> list[str]:
         """The organization ids that have a roster file (``<organization_id>.csv``) in the folder."""
-        from xentree_provider._task.outputs import output_path
+        from airflow.sdk import ObjectStoragePath
 
-        folder = output_path(roster_dir)
+        folder = ObjectStoragePath(roster_dir if "://" in roster_dir else f"file://{roster_dir}")
         if not folder.is_dir():
             raise FileNotFoundError(
                 f"roster folder {roster_dir} not found on this worker; set the DAG param roster_dir (when "

@@ -18,7 +18,7 @@ from typing import IO, Any, cast
 
 from airflow.sdk import ObjectStoragePath
 
-__all__ = ["atomic_write", "output_path", "stale_temporaries"]
+__all__ = ["atomic_write", "output_path", "remove_stale_temporaries", "stale_temporaries"]
 
 TEMP_PREFIX = ".xentree-tmp-"
 STALE_TEMP_AGE = 3600.0
@@ -115,3 +115,13 @@ def stale_temporaries(
         if modified is not None and now - modified >= min_age:
             stale.append(path)
     return stale
+
+
+def remove_stale_temporaries(destination: ObjectStoragePath, *, min_age: float, log: Any) -> None:
+    """Delete the temporaries of ``destination`` left by killed tries (best effort, never raises)."""
+    try:
+        for stale in stale_temporaries(destination.parent, destination.name, min_age=min_age):
+            log.warning("Removing %s, left by an earlier killed try", stale)
+            stale.unlink()
+    except Exception as error:  # cleanup must never fail a finished export
+        log.warning("Could not clean up stale temporaries beside %s: %s", destination, error)

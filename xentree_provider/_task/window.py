@@ -1,4 +1,5 @@
-"""The time window a task works on: the run's data interval, or explicit ``start`` / ``end``."""
+"""The time window a task works on: the run's data interval, or explicit ``start`` / ``end`` (instants or
+UTC days)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pendulum
 
 from xentree_provider.api.errors import XentreeConfigError
 
-__all__ = ["parse_instant", "resolve_window", "window_days"]
+__all__ = ["interval_window", "parse_instant", "resolve_report_days", "resolve_window", "window_days"]
 
 
 def parse_instant(value: Any, name: str) -> datetime:
@@ -67,8 +68,72 @@ def resolve_window(
     return window_start, window_end
 
 
+def interval_window(
+    context: Mapping[str, Any], start: Any = None, end: Any = None
+) -> tuple[datetime, datetime]:
+    """:func:`resolve_window`, with a clear error for runs whose data interval is empty (Airflow 3's
+    default ``CronTriggerTimetable`` schedules) when no explicit window is given."""
+    if start in (None, "") and end in (None, ""):
+        interval_start = context.get("data_interval_start")
+        interval_end = context.get("data_interval_end")
+        if interval_start is not None and interval_start == interval_end:
+            raise XentreeConfigError(
+                f"this run's data interval is empty ({interval_start} to {interval_end}): in Airflow 3, "
+                "schedule='@daily' means CronTriggerTimetable, whose runs cover no interval. Schedule "
+                "with CronDataIntervalTimetable('@daily', timezone='UTC') (from airflow.sdk), or pass "
+                "start and end, e.g. start='{{ macros.ds_add(ds, -1) }}', end='{{ ds }}'"
+            )
+    return resolve_window(context, start, end)
+
+
 def window_days(start: datetime, end: datetime) -> tuple[date, date]:
     """The UTC days covered by ``[start, end)``: first day and last day, both inclusive."""
     return start.astimezone(timezone.utc).date(), (end - timedelta(microseconds=1)).astimezone(
         timezone.utc
     ).date()
+
+
+def _day(value: Any, name: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    return parse_instant(value, name).date()
+
+
+def resolve_report_days(
+    context: Mapping[str, Any], start_day: Any = None, end_day: Any = None, *, required: bool = True
+) -> tuple[date, date] | None:
+    """The report's UTC days ``(first, last)``, both inclusive.
+
+    Explicit ``start_day`` / ``end_day`` (``YYYY-MM-DD``; a datetime counts as its UTC day) win;
+    otherwise the run's data interval gives them: its start's day, and the day of the last instant
+    before its end (an interval ending at midnight does not include the next day). Returns ``None``
+    when there is no window and ``required`` is false.
+    """
+    given_start = start_day not in (None, "")
+    given_end = end_day not in (None, "")
+    interval_start = context.get("data_interval_start")
+    interval_end = context.get("data_interval_end")
+    if (not given_start and interval_start is None) or (not given_end and interval_end is None):
+        if not required:
+            return None
+        raise XentreeConfigError(
+            "this run has no data interval (manual and asset-triggered runs in Airflow 3 have none): "
+            "pass start_day and end_day as YYYY-MM-DD (both days included), e.g. "
+            "start_day='2026-11-16', end_day='2026-11-22'"
+        )
+    first = (
+        _day(start_day, "start_day")
+        if given_start
+        else parse_instant(interval_start, "data_interval_start").date()
+    )
+    if given_end:
+        last = _day(end_day, "end_day")
+    else:
+        end = parse_instant(interval_end, "data_interval_end")
+        last = (end - timedelta(microseconds=1)).date()
+    if first > last:
+        raise XentreeConfigError(
+            f"the report window is empty: start_day {first.isoformat()} is after end_day "
+            f"{last.isoformat()} (both days are included, so a one-day report has start_day == end_day)"
+        )
+    return first, last

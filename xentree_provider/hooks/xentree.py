@@ -36,10 +36,10 @@ from xentree_provider.api.records import (
     XELModule,
 )
 from xentree_provider.api.retry import RetryPolicy
-from xentree_provider.api.routes import ROUTES
+from xentree_provider.api.routes import ROUTES, adhoc_route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.timestamps import day_param, format_timestamp
-from xentree_provider.api.transport import Transport, adhoc_route
+from xentree_provider.api.transport import Transport
 from xentree_provider.hooks import connection_form
 from xentree_provider.hooks._airflow import mask_secret, settings_from_connection, user_agent
 

@@ -9,6 +9,7 @@ so one run reports all of them; :func:`parse_roster` raises :class:`RosterError`
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,11 +24,14 @@ __all__ = [
     "RosterError",
     "RosterFormat",
     "RosterProblem",
+    "RosterReadError",
     "detect_format",
     "normalize_email",
     "parse_roster",
+    "parse_roster_bytes",
     "parse_roster_records",
     "parse_roster_text",
+    "protected_patterns",
 ]
 
 #: The organization roles, highest first.
@@ -93,6 +97,10 @@ class RosterError(XentreeConfigError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RosterError, (self.source, self.problems))
+
+
+class RosterReadError(XentreeConfigError):
+    """The roster file cannot be read as text (not gzip, not UTF-8); nothing was changed."""
 
 
 def detect_format(name: str, text: str) -> Literal["csv", "json", "jsonl"]:
@@ -309,3 +317,23 @@ def parse_roster(source: Any, *, fmt: RosterFormat = "auto", name: str | None = 
     raise XentreeConfigError(
         f"source must be a path/URL, JSON text or a list of dicts, got {type(source).__name__}"
     )
+
+
+def parse_roster_bytes(data: bytes, *, source: str, fmt: RosterFormat = "auto") -> list[RosterEntry]:
+    """Parse a roster file's bytes (gzip-compressed when ``source`` ends in ``.gz``; UTF-8, BOM allowed)."""
+    if source.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as error:
+            raise RosterReadError(f"The roster {source} is not a readable gzip file: {error}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RosterReadError(f"The roster {source} is not UTF-8 text: {error}") from None
+    return parse_roster_text(text, source=source, fmt=fmt)
+
+
+def protected_patterns(value: str | Iterable[str]) -> list[str]:
+    """The ``protected`` e-mail patterns as a clean list (a string may separate them by ``,`` or ``;``)."""
+    items = value.replace(";", ",").split(",") if isinstance(value, str) else value
+    return [str(p).strip() for p in items if str(p).strip()]

@@ -7,47 +7,31 @@ reconciles after failures, and writes a JSON report. A bad roster can never wipe
 
 from __future__ import annotations
 
-import datetime as dt
-import gzip
-import json
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from xentree_provider._compat import AirflowException, AirflowFailException
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
-from xentree_provider._task.outputs import atomic_write, output_path
-from xentree_provider.api.errors import (
-    XentreeAuthError,
-    XentreeConflictError,
-    XentreeConnectionError,
-    XentreeError,
-    XentreeNotFoundError,
-    XentreePermissionError,
-    XentreeQuotaExceededError,
-    XentreeRateLimitError,
-    XentreeResponseError,
-    XentreeServerError,
-)
+from xentree_provider.api.errors import XentreeAuthError, XentreePermissionError
 from xentree_provider.links.xentree import XentreeOrganizationLink
-from xentree_provider.membership.plan import (
-    Action,
-    GuardCheck,
-    Plan,
-    check_guards,
-    compute_plan,
-    current_members,
-    format_plan_table,
+from xentree_provider.membership.plan import format_plan_table
+from xentree_provider.membership.report import (
+    blocked_message,
+    failure_list,
+    new_report,
+    record_outcomes,
+    summary_text,
+    task_result,
 )
-from xentree_provider.membership.roster import (
-    RosterEntry,
-    RosterError,
-    RosterFormat,
-    parse_roster,
-    parse_roster_text,
+from xentree_provider.membership.roster import RosterFormat, protected_patterns
+from xentree_provider.membership.sync import SyncSettings, plan_sync
+from xentree_provider.operators._membership_files import (
+    MembershipRosterError,
+    read_roster,
+    report_location,
+    write_report,
 )
 
 if TYPE_CHECKING:
@@ -60,13 +44,6 @@ __all__ = [
     "XentreeOrgMembershipSyncOperator",
 ]
 
-ORG_PLACEHOLDER = "{organization_id}"
-REPORT_VERSION = 1
-
-
-class MembershipRosterError(AirflowFailException):
-    """The roster is unusable (bad rows, unreadable file); nothing was changed. Not retried."""
-
 
 class MembershipGuardError(AirflowFailException):
     """The plan exceeds a safety guard (``max_removals``, ``max_changes_ratio``); nothing was changed."""
@@ -74,18 +51,6 @@ class MembershipGuardError(AirflowFailException):
 
 class MembershipSyncError(AirflowException):
     """Some members could not be synced after every try; a re-run (task retry) picks up where it left."""
-
-
-@dataclass
-class _Outcome:
-    """What happened to one planned member change."""
-
-    kind: str
-    email: str
-    status: str = "pending"  # done | failed | retry (transient; not known to have taken effect)
-    detail: str | None = None
-    tries: int = 0
-    permanent: bool = False
 
 
 class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
@@ -165,348 +130,104 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if max_removals is not None and max_removals < 0:
-            raise ValueError(f"max_removals must be >= 0 or None, got {max_removals}")
-        if max_changes_ratio is not None and max_changes_ratio < 0:
-            raise ValueError(f"max_changes_ratio must be >= 0 or None, got {max_changes_ratio}")
-        if not isinstance(min_changes_allowed, int) or min_changes_allowed < 0:
-            raise ValueError(f"min_changes_allowed must be an integer >= 0, got {min_changes_allowed!r}")
         if source_format not in ("auto", "csv", "json", "jsonl"):
             raise ValueError(f"source_format must be auto, csv, json or jsonl, got {source_format!r}")
-        if reconcile_rounds < 0:
-            raise ValueError(f"reconcile_rounds must be >= 0, got {reconcile_rounds}")
-        self.source = source
-        self.organization_id = organization_id
-        self.report_path = report_path
         self.remove_missing = remove_missing
-        self.protected = protected
         self.max_removals = max_removals
         self.max_changes_ratio = max_changes_ratio
         self.min_changes_allowed = min_changes_allowed
+        self.reconcile_rounds = reconcile_rounds
+        self.sync_settings  # noqa: B018 - validates the settings at DAG parse
+        self.source = source
+        self.organization_id = organization_id
+        self.report_path = report_path
+        self.protected = protected
         # ``dry_run`` would shadow BaseOperator.dry_run(), Airflow's own render-only hook.
         self.plan_only = dry_run
         self.source_format = source_format
         self.source_conn_id = source_conn_id
         self.report_conn_id = report_conn_id
-        self.reconcile_rounds = reconcile_rounds
         self.xentree_conn_id = xentree_conn_id
 
-    # -- execute --------------------------------------------------------------------------------
+    @property
+    def sync_settings(self) -> SyncSettings:
+        """The plan, guard and reconcile settings (validated)."""
+        return SyncSettings(
+            remove_missing=self.remove_missing,
+            max_removals=self.max_removals,
+            max_changes_ratio=self.max_changes_ratio,
+            min_changes_allowed=self.min_changes_allowed,
+            reconcile_rounds=self.reconcile_rounds,
+        )
 
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Read the roster, plan, guard, apply (unless dry run), report; return the counts."""
         org = self.hook.settings.organization(self.organization_id, self.xentree_conn_id)
         XentreeOrganizationLink.persist(context, self.hook.settings.base_url, org_id=org)
-        desired, source_name = self._read_roster(org)
+        desired, source_name = read_roster(
+            self.source, org, fmt=self.source_format, conn_id=self.source_conn_id
+        )
         self.log.info("Roster %s: %d members for organization %s", source_name, len(desired), org)
 
-        current = current_members(self.hook.iter_members(org))
-        patterns = self._patterns()
-        plan = compute_plan(desired, current, remove_missing=self.remove_missing, protected=patterns)
-        guards = check_guards(
-            plan,
-            max_removals=self.max_removals,
-            max_changes_ratio=self.max_changes_ratio,
-            min_changes_allowed=self.min_changes_allowed,
-        )
+        patterns = protected_patterns(self.protected)
+        planned = plan_sync(org, desired, self.hook, self.sync_settings, patterns)
+        plan, guards = planned.plan, planned.guards
         self.log.info(
             "Membership plan for organization %s%s: %s\n%s",
             org,
             " (dry run)" if self.plan_only else "",
-            _summary_text(plan.summary()),
+            summary_text(plan.summary()),
             format_plan_table(plan),
         )
-        report = self._report(org, source_name, plan, guards, patterns)
-        report_path = self._report_path(org)
+        report = new_report(
+            org,
+            source_name,
+            plan,
+            guards,
+            settings=planned.settings.to_report(patterns),
+            dry_run=self.plan_only,
+        )
+        report_path = report_location(self.report_path, org, self.report_conn_id)
+        shown_path = str(report_path) if report_path is not None else None
 
         if self.plan_only:
             if not guards.ok:
                 self.log.warning("A real run would be blocked: %s", "; ".join(guards.violations))
             report["status"] = "dry_run"
             self._write_report(report_path, report)
-            return self._result(org, plan, report_path, dry_run=True, guards=guards)
+            return task_result(org, plan, shown_path, dry_run=True, guards=guards)
 
         if not guards.ok:
             report["status"] = "blocked"
             self._write_report(report_path, report)
-            raise MembershipGuardError(
-                f"Membership sync of organization {org} blocked before any change: "
-                f"{'; '.join(guards.violations)}. Plan: {_summary_text(plan.summary())}. Check the "
-                "roster; if the change is intended, raise max_removals/max_changes_ratio/"
-                "min_changes_allowed for one run."
-            )
+            raise MembershipGuardError(blocked_message(org, plan, guards))
 
+        reconciler = planned.reconciler(
+            self.hook,
+            wait_seconds=lambda round_: self.hook.settings.retry.wait_seconds(round_, None),
+            log=self.log,
+        )
         try:
-            outcomes, rounds = self._apply(org, plan, desired, patterns)
+            outcomes = reconciler.run()
         except (XentreeAuthError, XentreePermissionError) as error:
             report["status"] = "aborted"
             report["result"] = {"error": str(error)}
             self._write_report(report_path, report)
             raise
-        failures = [o for o in outcomes.values() if o.status != "done"]
-        counts = {
-            "added": sum(1 for o in outcomes.values() if o.kind == "add" and o.status == "done"),
-            "updated": sum(1 for o in outcomes.values() if o.kind == "update" and o.status == "done"),
-            "removed": sum(1 for o in outcomes.values() if o.kind == "remove" and o.status == "done"),
-            "unchanged": plan.unchanged,
-            "skipped": len(plan.skipped),
-            "failed": len(failures),
-        }
-        report["status"] = "failed" if failures else "applied"
-        report["result"] = {
-            **counts,
-            "rounds": rounds,
-            "outcomes": [
-                {"email": o.email, "action": o.kind, "status": o.status, "tries": o.tries, "detail": o.detail}
-                for o in outcomes.values()
-            ],
-        }
+        counts = record_outcomes(report, plan, outcomes, reconciler.rounds_made)
         self.log.info(
             "Membership sync of organization %s: %s\n%s",
             org,
-            _summary_text(counts),
-            format_plan_table(plan, outcomes={k: _outcome_text(o) for k, o in outcomes.items()}),
+            summary_text(counts),
+            format_plan_table(plan, outcomes={k: o.text() for k, o in outcomes.items()}),
         )
         self._write_report(report_path, report)
-        if failures:
-            listed = "\n".join(f"  - {o.kind} {o.email}: {o.detail}" for o in failures[:50])
-            more = f"\n  ... and {len(failures) - 50} more" if len(failures) > 50 else ""
-            raise MembershipSyncError(
-                f"{len(failures)} of {len(outcomes)} membership changes in organization {org} failed "
-                f"(the others are done; a re-run retries only what is left):\n{listed}{more}"
-            )
-        return {**self._result(org, plan, report_path, dry_run=False, guards=guards), **counts}
-
-    # -- roster ---------------------------------------------------------------------------------
-
-    def _read_roster(self, org: str) -> tuple[list[RosterEntry], str]:
-        source = self.source
-        try:
-            if isinstance(source, ObjectStoragePath) or (
-                isinstance(source, str) and not source.lstrip().startswith("[")
-            ):
-                path = output_path(_with_org(source, org), self.source_conn_id)
-                name = str(path)
-                try:
-                    data = path.read_bytes()
-                except FileNotFoundError as error:
-                    raise MembershipRosterError(
-                        f"The roster {name} does not exist; check source (and the "
-                        f"{ORG_PLACEHOLDER} placeholder) for organization {org}"
-                    ) from error
-                if name.endswith(".gz"):
-                    data = gzip.decompress(data)
-                try:
-                    text = data.decode("utf-8-sig")
-                except UnicodeDecodeError as error:
-                    raise MembershipRosterError(f"The roster {name} is not UTF-8 text: {error}") from error
-                return parse_roster_text(text, source=name, fmt=self.source_format), name
-            entries = parse_roster(source)
-            return entries, f"(a list of {len(entries)} rows)"
-        except RosterError as error:
-            raise MembershipRosterError(str(error)) from error
-        except ValueError as error:
-            raise MembershipRosterError(f"Unusable roster source: {error}") from error
-
-    def _patterns(self) -> list[str]:
-        protected = self.protected
-        if isinstance(protected, str):
-            protected = protected.replace(";", ",").split(",")
-        return [str(p).strip() for p in protected if str(p).strip()]
-
-    # -- apply ----------------------------------------------------------------------------------
-
-    def _apply(
-        self, org: str, plan: Plan, desired: list[RosterEntry], patterns: list[str]
-    ) -> tuple[dict[str, _Outcome], int]:
-        """Apply the plan; after failures, re-read the members and retry only what is still to do."""
-        outcomes = {a.key: _Outcome(kind=a.kind, email=a.email) for a in plan.actions}
-        planned_removals = {a.key for a in plan.of_kind("remove")}
-        pending = list(plan.actions)
-        rounds = 0
-        while pending:
-            rounds += 1
-            clean = True
-            for action in pending:
-                outcome = outcomes[action.key]
-                self._apply_one(org, action, outcome)
-                clean = clean and outcome.status == "done" and not outcome.detail
-            if clean:
-                break
-            try:
-                fresh = current_members(self.hook.iter_members(org))
-            except (XentreeAuthError, XentreePermissionError):
-                raise
-            except XentreeError as error:
-                for outcome in outcomes.values():
-                    if outcome.status != "done" or outcome.detail:
-                        outcome.status = "failed"
-                        outcome.detail = f"{outcome.detail or 'unverified'}; members re-read failed: {error}"
-                break
-            residual = compute_plan(desired, fresh, remove_missing=self.remove_missing, protected=patterns)
-            still = {
-                a.key: a
-                for a in residual.actions
-                if a.key in outcomes and (a.kind != "remove" or a.key in planned_removals)
-            }
-            pending = []
-            for key, outcome in outcomes.items():
-                if key not in still:
-                    if outcome.status != "done":
-                        self.log.info("%s %s: done (confirmed by re-reading the members)", outcome.kind, key)
-                        outcome.detail = f"confirmed by re-reading the members after: {outcome.detail}"
-                    outcome.status = "done"
-                    continue
-                if outcome.permanent:
-                    outcome.status = "failed"
-                    continue
-                if rounds > self.reconcile_rounds:
-                    outcome.status = "failed"
-                    outcome.detail = f"not converged after {rounds} rounds: {outcome.detail or 'unknown'}"
-                    continue
-                outcome.status = "retry"
-                pending.append(still[key])
-            if pending:
-                wait = self.hook.settings.retry.wait_seconds(rounds, None)
-                self.log.warning(
-                    "Round %d left %d membership changes to do; retrying them in %.2f s",
-                    rounds,
-                    len(pending),
-                    wait,
-                )
-                time.sleep(wait)
-        return outcomes, rounds
-
-    def _apply_one(self, org: str, action: Action, outcome: _Outcome) -> None:
-        """Make one write; record done, a permanent failure, or a transient one to verify and retry."""
-        outcome.tries += 1
-        outcome.detail = None
-        hook = self.hook
-        try:
-            if action.kind == "add":
-                try:
-                    member = hook.add_member(action.email, action.role or "member", org_id=org)
-                except XentreeConflictError as error:
-                    outcome.status, outcome.detail = "done", f"already a member ({error.code or 'HTTP 409'})"
-                    return
-                user_id = str(member.get("user_id") or "") if isinstance(member, dict) else ""
-                if action.team_id is not None and user_id and member.get("team_id") != action.team_id:
-                    hook.replace_member(user_id, action.role or "member", team_id=action.team_id, org_id=org)
-            elif action.kind == "update":
-                assert action.user_id is not None
-                if action.team_change:
-                    hook.replace_member(
-                        action.user_id, action.role or "member", team_id=action.team_id, org_id=org
-                    )
-                else:
-                    hook.update_member_role(action.user_id, action.role or "member", org_id=org)
-            else:
-                assert action.user_id is not None
-                try:
-                    hook.remove_member(action.user_id, org_id=org)
-                except XentreeNotFoundError:
-                    outcome.status, outcome.detail = "done", "already removed"
-                    return
-            outcome.status = "done"
-        except (XentreeAuthError, XentreePermissionError):
-            raise
-        except XentreeError as error:
-            transient = _is_transient(error) or (
-                action.kind == "update" and isinstance(error, XentreeNotFoundError)
-            )
-            outcome.status = "retry" if transient else "failed"
-            outcome.permanent = not transient
-            outcome.detail = str(error)
-            self.log.warning(
-                "%s %s failed (%s): %s",
-                action.kind,
-                action.email,
-                "will verify and retry" if transient else "not retried",
-                error,
-            )
-
-    # -- report ---------------------------------------------------------------------------------
-
-    def _report_path(self, org: str) -> ObjectStoragePath | None:
-        if self.report_path is None or (isinstance(self.report_path, str) and not self.report_path.strip()):
-            return None
-        return output_path(_with_org(self.report_path, org), self.report_conn_id)
-
-    def _report(
-        self, org: str, source_name: str, plan: Plan, guards: GuardCheck, patterns: list[str]
-    ) -> dict[str, Any]:
-        return {
-            "report_version": REPORT_VERSION,
-            "organization_id": org,
-            "generated_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "dry_run": self.plan_only,
-            "status": "planned",
-            "source": source_name,
-            "settings": {
-                "remove_missing": self.remove_missing,
-                "protected": patterns,
-                "max_removals": self.max_removals,
-                "max_changes_ratio": self.max_changes_ratio,
-                "min_changes_allowed": self.min_changes_allowed,
-            },
-            "summary": plan.summary(),
-            "guards": guards.to_dict(),
-            "plan": [a.to_dict() for a in plan.actions],
-            "skipped": [s.to_dict() for s in plan.skipped],
-            "result": None,
-        }
+        if (failures := failure_list(org, outcomes)) is not None:
+            raise MembershipSyncError(failures)
+        return {**task_result(org, plan, shown_path, dry_run=False, guards=guards), **counts}
 
     def _write_report(self, path: ObjectStoragePath | None, report: dict[str, Any]) -> None:
-        if path is None:
-            return
-        with atomic_write(path, binary=False) as handle:
-            json.dump(report, handle, indent=2)
-            handle.write("\n")
-        self.log.info("Membership report written to %s", path)
-
-    def _result(
-        self, org: str, plan: Plan, path: ObjectStoragePath | None, *, dry_run: bool, guards: GuardCheck
-    ) -> dict[str, Any]:
-        summary = plan.summary()
-        result: dict[str, Any] = {
-            "organization_id": org,
-            "dry_run": dry_run,
-            "added": summary["add"],
-            "updated": summary["update"],
-            "removed": summary["remove"],
-            "unchanged": summary["unchanged"],
-            "skipped": summary["skipped"],
-            "failed": 0,
-            "report_path": str(path) if path is not None else None,
-        }
-        if dry_run:
-            result["blocked"] = not guards.ok
-        return result
-
-
-def _with_org(value: str | ObjectStoragePath, org: str) -> str | ObjectStoragePath:
-    if isinstance(value, str):
-        return value.replace(ORG_PLACEHOLDER, org)
-    return value
-
-
-def _is_transient(error: XentreeError) -> bool:
-    """Whether ``error`` may pass on a later try (or may hide a write that did take effect)."""
-    if isinstance(error, XentreeQuotaExceededError):
-        return False
-    transient = (XentreeConnectionError, XentreeRateLimitError, XentreeResponseError, XentreeServerError)
-    return isinstance(error, transient)
-
-
-def _summary_text(counts: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in counts.items())
-
-
-def _outcome_text(outcome: _Outcome) -> str:
-    text = outcome.status
-    if outcome.detail:
-        text += f" ({outcome.detail})"
-    if outcome.tries > 1:
-        text += f" [{outcome.tries} tries]"
-    return text
+        if path is not None:
+            write_report(path, report)
+            self.log.info("Membership report written to %s", path)

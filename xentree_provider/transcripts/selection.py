@@ -1,14 +1,15 @@
-"""Window logic shared by the transcript sensor (sync poke), its trigger (async) and the export.
+"""Which transcripts a time window selects: the window, where an instant falls, a record's instant.
 
-No Airflow and no I/O here: a :class:`TimeWindow` says where an instant falls, and a
-:class:`WindowCount` is fed the records of a newest-first list one by one and says when paging can
-stop, either because enough records were counted or because the list has moved past the window.
-Both the sync and the async path feed the same counter, so they cannot disagree.
+No Airflow and no I/O here. A :class:`TimeWindow` is half-open ``[start, end)`` in UTC and says
+whether an instant is :data:`BEFORE`, :data:`INSIDE` or :data:`AFTER` it; :func:`record_instant`
+reads a list record's timestamp with a clear error. The exporter
+(:mod:`xentree_provider.transcripts.exporter`) and the transcript condition
+(:mod:`xentree_provider.conditions.transcripts`) both select with these, so they cannot disagree.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -21,9 +22,6 @@ __all__ = [
     "BEFORE",
     "INSIDE",
     "TimeWindow",
-    "WindowCount",
-    "acount_in_window",
-    "count_in_window",
     "record_instant",
 ]
 
@@ -119,75 +117,3 @@ def record_instant(record: Mapping[str, Any], field: str = "session_started_at")
         return parse_timestamp(value)
     except ValueError as error:
         raise XentreeResponseError(f"record {record.get('id')!r}: {error}") from None
-
-
-class WindowCount:
-    """Counts the records of a newest-first list that fall in a window, and says when to stop.
-
-    Feed records in list order with :meth:`feed`; it returns True when no more records are needed:
-    ``min_count`` records were counted (``met``), or a record older than the window arrived (the rest
-    of the list is older still).
-
-    :param window: the time window.
-    :param min_count: how many records in the window satisfy the condition (>= 1).
-    :param field: the timestamp field of each record.
-    """
-
-    def __init__(self, window: TimeWindow, min_count: int = 1, field: str = "session_started_at") -> None:
-        if min_count < 1:
-            raise ValueError(f"min_count must be at least 1, got {min_count}")
-        self.window = window
-        self.min_count = min_count
-        self.field = field
-        self.count = 0
-        self.scanned = 0
-        self.newest_in_window: datetime | None = None
-        self.passed_window = False
-
-    @property
-    def met(self) -> bool:
-        """Whether at least ``min_count`` records were counted."""
-        return self.count >= self.min_count
-
-    def feed(self, record: Mapping[str, Any]) -> bool:
-        """Account for one record; return True when paging can stop."""
-        self.scanned += 1
-        instant = record_instant(record, self.field)
-        position = self.window.position(instant)
-        if position == BEFORE:
-            self.passed_window = True
-            return True
-        if position == INSIDE:
-            self.count += 1
-            if self.newest_in_window is None or instant > self.newest_in_window:
-                self.newest_in_window = instant
-        return self.met
-
-    def result(self) -> dict[str, Any]:
-        """A small JSON-able summary (what the sensor returns and the trigger event carries)."""
-        return {
-            "met": self.met,
-            "count": self.count,
-            "min_count": self.min_count,
-            "scanned": self.scanned,
-            "window": self.window.to_params(),
-            "newest_in_window": (
-                None if self.newest_in_window is None else format_timestamp(self.newest_in_window)
-            ),
-        }
-
-
-def count_in_window(records: Iterable[Mapping[str, Any]], counter: WindowCount) -> WindowCount:
-    """Feed ``records`` (a lazy newest-first iterator) to ``counter`` until it says stop."""
-    for record in records:
-        if counter.feed(record):
-            break
-    return counter
-
-
-async def acount_in_window(records: AsyncIterable[Mapping[str, Any]], counter: WindowCount) -> WindowCount:
-    """Async twin of :func:`count_in_window`."""
-    async for record in records:
-        if counter.feed(record):
-            break
-    return counter
