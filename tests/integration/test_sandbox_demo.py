@@ -95,3 +95,43 @@ def test_pages_escape_the_data(sandbox: SandboxServer) -> None:
     ).json()
     page = requests.get(XentreeOrganizationLink.url(sandbox.url, org_id=created["id"]), timeout=10)
     assert "<script>" not in page.text and "&lt;script&gt;" in page.text
+
+
+def test_a_404_on_an_organization_the_api_key_does_not_cover_says_so(
+    sandbox: SandboxServer, make_hook
+) -> None:
+    from xentree_provider.api.errors import XentreeNotFoundError
+
+    second = sandbox.credentials()["org_ids"]["globex"]
+    with pytest.raises(XentreeNotFoundError) as raised:
+        list(make_hook("full").iter_members(second))
+    assert raised.value.status == 404
+    assert "does not cover organization" in str(raised.value) and second in str(raised.value)
+    with pytest.raises(XentreeNotFoundError, match="does not cover"):
+        make_hook("full").get_organization(second)
+    # A login sees what its user belongs to: no API-key hint there.
+    with pytest.raises(XentreeNotFoundError) as by_login:
+        make_hook().get_organization("org_unknown")
+    assert "API key" not in str(by_login.value)
+
+
+def test_the_async_hook_says_the_same(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import json
+
+    from xentree_provider.api.errors import XentreeNotFoundError
+    from xentree_provider.hooks.xentree_async import XentreeAsyncHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_XENTREE_ASYNC_FULL", json.dumps(sandbox.api_key_connection("full")))
+    hook = XentreeAsyncHook("xentree_async_full")
+    second = sandbox.credentials()["org_ids"]["globex"]
+
+    async def read_members() -> None:
+        try:
+            async for _ in hook.iter_list("list_members", path_params={"org_id": second}):
+                pass
+        finally:
+            await hook.aclose()
+
+    with pytest.raises(XentreeNotFoundError, match="does not cover organization"):
+        asyncio.run(read_members())
