@@ -6,7 +6,9 @@ import csv
 import gzip
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from airflow.sdk import ObjectStoragePath
 
 from xentree_provider.api.errors import XentreeConfigError, XentreePermissionError
 from xentree_provider.operators.organizations import (
+    MembershipDriftError,
     MembershipGuardError,
     MembershipRosterError,
     MembershipSyncError,
@@ -76,8 +79,10 @@ def write_csv(path: Path, rows: list[Row]) -> Path:
     return path
 
 
-def sync(source: Any, org: str | None, **kwargs: Any) -> dict[str, Any]:
-    operator = XentreeOrgMembershipSyncOperator(task_id="sync", source=source, organization_id=org, **kwargs)
+def sync(roster: Any, org: str | None, **kwargs: Any) -> dict[str, Any]:
+    if roster is not None:
+        kwargs["source"] = roster
+    operator = XentreeOrgMembershipSyncOperator(task_id="sync", organization_id=org, **kwargs)
     return operator.execute({})  # type: ignore[arg-type]
 
 
@@ -451,3 +456,240 @@ def test_missing_write_scope_aborts_with_a_clear_error(
     assert excinfo.value.required_scope == "organizations:write"
     assert json.loads((tmp_path / "r.json").read_text())["status"] == "aborted"
     assert writes(sandbox) == {}
+
+
+# -- issue 11: what can never happen ----------------------------------------------------------------
+
+
+@pytest.fixture
+def six_members(sandbox: SandboxServer) -> Iterator[SandboxServer]:
+    """The sandbox with 6 members per organization; back to its start-up state afterwards."""
+    sandbox.reset(members_per_org=6)
+    os.environ[CONN] = sandbox.connection_env()
+    yield sandbox
+    sandbox.reset()
+    os.environ[CONN] = sandbox.connection_env()
+
+
+def sqlite_roster(path: Path, rows: list[tuple[Any, ...]]) -> str:
+    """A SQLite file holding ``rows`` in table hr_roster; returns the connection's JSON for the env."""
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE hr_roster (mail TEXT, role TEXT, team TEXT)")
+        db.executemany("INSERT INTO hr_roster VALUES (?, ?, ?)", rows)
+    return json.dumps({"conn_type": "sqlite", "host": str(path)})
+
+
+SQL = "SELECT mail AS email, role, team AS team_id FROM hr_roster"
+
+
+@pytest.mark.parametrize("kind", ["header-only.csv", "empty.json", "empty list", "no SQL rows"])
+def test_an_empty_roster_never_removes_anyone(
+    six_members: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    sandbox = six_members
+    org = org_id(sandbox, "acme")
+    before = state(sandbox, org)
+    assert len(before) == 6
+    source: dict[str, Any]
+    if kind == "header-only.csv":
+        (tmp_path / kind).write_text("email,role,team_id\n")
+        source = {"source": str(tmp_path / kind)}
+    elif kind == "empty.json":
+        (tmp_path / kind).write_text("[]\n")
+        source = {"source": str(tmp_path / kind)}
+    elif kind == "empty list":
+        source = {"source": []}
+    else:
+        monkeypatch.setenv("AIRFLOW_CONN_HR_DB", sqlite_roster(tmp_path / "hr.db", []))
+        source = {"source_sql": SQL, "source_conn_id": "hr_db"}
+    sandbox.reset_counters()
+    with pytest.raises(MembershipRosterError, match=r"is empty; no request was made") as excinfo:
+        sync(None, org, remove_missing=True, **source)
+    assert "allow_empty_source=True" in str(excinfo.value)
+    assert sandbox.counters()["requests_total"] == 0
+    # Even when an empty roster is allowed, the default guards stop the wipe: the floor of
+    # min_changes_allowed=5 never permits removals (5 removals of 6 members > 0.2 * 6).
+    with pytest.raises(MembershipGuardError, match=r"5 of them removals.*never removals"):
+        sync(None, org, remove_missing=True, allow_empty_source=True, **source)
+    assert writes(sandbox) == {}
+    assert state(sandbox, org) == before
+
+
+def test_a_look_alike_address_never_replaces_the_real_member(sandbox: SandboxServer) -> None:
+    org = org_id(sandbox, "acme")
+    rows = roster_of(sandbox, org)
+    real = rows[plain_members(rows)[0]]["email"]
+    rows[plain_members(rows)[0]]["email"] = real.replace("@", "\u200b@")
+    rows[plain_members(rows)[1]]["email"] = "mailto:" + rows[plain_members(rows)[1]]["email"]
+    sandbox.reset_counters()
+    with pytest.raises(MembershipRosterError) as excinfo:
+        sync(rows, org, remove_missing=True)
+    message = str(excinfo.value)
+    assert "U+200B (ZERO WIDTH SPACE)" in message and "starts with 'mailto:'" in message
+    assert f"item {plain_members(rows)[0] + 1}:" in message
+    assert sandbox.counters()["requests_total"] == 0
+    assert real.lower() in state(sandbox, org)
+
+
+def test_a_sql_roster_plans_like_a_file(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = org_id(sandbox, "globex")
+    rows = changed_roster(sandbox, "globex", adds=1, roles=1, teams=1, removals=1)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HR_DB",
+        sqlite_roster(tmp_path / "hr.db", [(r["email"], r["role"], r["team_id"]) for r in rows]),
+    )
+    before = state(sandbox, org)
+    result = sync(None, org, source_sql=SQL, source_conn_id="hr_db", remove_missing=True)
+    assert (result["added"], result["updated"], result["removed"], result["failed"]) == (1, 2, 1, 0)
+    assert state(sandbox, org) == expected_state(before, rows)
+
+
+def test_bad_sql_rows_and_bad_queries_stop_before_any_request(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = org_id(sandbox, "acme")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HR_DB",
+        sqlite_roster(
+            tmp_path / "hr.db",
+            [("a@x.io", "member", None), ("a@@x.io", "member", None), ("b@x.io", "boss", None)],
+        ),
+    )
+    sandbox.reset_counters()
+    with pytest.raises(MembershipRosterError) as excinfo:
+        sync(None, org, source_sql=SQL, source_conn_id="hr_db")
+    assert "row 2: email 'a@@x.io' is not an e-mail address: it has 2 '@' signs" in str(excinfo.value)
+    assert "row 3: unknown role 'boss'" in str(excinfo.value)
+    with pytest.raises(MembershipRosterError, match=r"failed: no such table: nope; fix source_sql"):
+        sync(None, org, source_sql="SELECT email, role FROM nope", source_conn_id="hr_db")
+    with pytest.raises(MembershipRosterError, match=r"returns no 'role' column"):
+        sync(None, org, source_sql="SELECT mail AS email FROM hr_roster", source_conn_id="hr_db")
+    assert sandbox.counters()["requests_total"] == 0
+    with pytest.raises(ValueError, match="exactly one of source"):
+        XentreeOrgMembershipSyncOperator(task_id="t", source="/x.csv", source_sql=SQL)
+
+
+def test_grace_removes_only_after_two_missing_runs(sandbox: SandboxServer, tmp_path: Path) -> None:
+    org = org_id(sandbox, "acme")
+    rows = changed_roster(sandbox, "acme", adds=0, roles=0, teams=0, removals=2)
+    gone = sorted(set(state(sandbox, org)) - {r["email"].lower() for r in rows})
+    report = tmp_path / "reports" / "{organization_id}.json"
+    options = {"remove_missing": True, "remove_after_missing_runs": 2, "report_path": str(report)}
+
+    first = sync(rows, org, **options)
+    saved = json.loads((tmp_path / "reports" / f"{org}.json").read_text())
+    assert first["removed"] == 0 and writes(sandbox) == {}
+    assert saved["grace"]["restarted"].startswith("there is no previous report at ")
+    assert saved["grace"]["missing_runs"] == dict.fromkeys(gone, 1)
+    assert sorted(w["email"].lower() for w in saved["waiting_removal"]) == gone
+
+    second = sync(rows, org, **options)
+    assert second["removed"] == 2 and writes(sandbox) == {DELETE: 2}
+    saved = json.loads((tmp_path / "reports" / f"{org}.json").read_text())
+    assert saved["grace"]["restarted"] is None
+    assert saved["grace"]["counted_from"] == f"file://{tmp_path}/reports/{org}.json"
+
+
+def test_an_unreadable_previous_report_restarts_the_count_and_says_so(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    org = org_id(sandbox, "acme")
+    rows = changed_roster(sandbox, "acme", adds=0, roles=0, teams=0, removals=1)
+    (tmp_path / "last.json").write_text(
+        '{"organization_id": "' + org + '", "grace": {"missing_runs": {"x": "two"}}}'
+    )
+    (tmp_path / "broken.json").write_text("{not json")
+    for previous, reason in (("last.json", "holds no missing-run counts"), ("broken.json", "is unreadable")):
+        result = sync(
+            rows,
+            org,
+            remove_missing=True,
+            remove_after_missing_runs=2,
+            previous_report_path=str(tmp_path / previous),
+            report_path=str(tmp_path / "now.json"),
+        )
+        assert result["removed"] == 0
+        grace = json.loads((tmp_path / "now.json").read_text())["grace"]
+        assert reason in grace["restarted"] and grace["restarted"].endswith(
+            "the count of missing runs starts again"
+        )
+    assert writes(sandbox) == {}
+
+
+def test_report_only_never_sends_a_removal(sandbox: SandboxServer, tmp_path: Path) -> None:
+    org = org_id(sandbox, "acme")
+    rows = changed_roster(sandbox, "acme", adds=1, roles=0, teams=0, removals=3)
+    result = sync(
+        rows, org, remove_missing=True, removal_mode="report_only", report_path=str(tmp_path / "r.json")
+    )
+    assert (result["added"], result["removed"]) == (1, 0)
+    assert DELETE not in writes(sandbox)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert len(report["removals_reported_only"]) == 3
+    assert report["summary"]["remove_reported_only"] == 3
+
+
+def test_every_write_is_in_the_audit_log_beside_the_report(sandbox: SandboxServer, tmp_path: Path) -> None:
+    org = org_id(sandbox, "acme")
+    rows = changed_roster(sandbox, "acme", adds=2, roles=1, teams=1, removals=1)
+    sync(rows, org, remove_missing=True, report_path=str(tmp_path / "r.json"))
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["audit_log"] == f"file://{tmp_path}/r.audit.jsonl"
+    lines = [json.loads(line) for line in (tmp_path / "r.audit.jsonl").read_text().splitlines()]
+    assert sum(writes(sandbox).values()) == len(lines)
+    assert sorted(line["action"] for line in lines) == sorted(
+        ["add", "add", "change_role", "change_team", "remove"] + ["change_team"] * (len(lines) - 5)
+    )
+    for line in lines:
+        assert set(line) >= {
+            "time",
+            "organization_id",
+            "action",
+            "email",
+            "before",
+            "after",
+            "outcome",
+            "request_id",
+        }
+        assert line["organization_id"] == org and line["outcome"] == "done"
+        assert line["request_id"], line
+    removal = next(line for line in lines if line["action"] == "remove")
+    assert removal["before"]["role"] == "member" and removal["after"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.audit.jsonl", "r.json"]
+
+
+def test_an_approved_plan_is_applied_and_a_drifted_one_is_refused(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    org = org_id(sandbox, "acme")
+    before = state(sandbox, org)
+    rows = changed_roster(sandbox, "acme", adds=0, roles=0, teams=0, removals=12)  # > max_removals=10
+    options = {"remove_missing": True, "on_guard": "request_approval"}
+    plan = sync(rows, org, dry_run=True, report_path=str(tmp_path / "plan.json"), **options)
+    assert plan["approval_required"] is True and plan["blocked"] is True
+    assert len(plan["first_removals"]) == 10
+    with pytest.raises(MembershipGuardError, match="needs the approved plan"):
+        sync(rows, org, **options)
+    assert writes(sandbox) == {}
+
+    # Drift: nine more members disappear from HR after the approval: 9 removals nobody approved.
+    drifted = [r for r in rows if r["email"] not in {rows[i]["email"] for i in plain_members(rows)[:11]}]
+    with pytest.raises(MembershipDriftError, match=r"changed since the plan .* was approved: 11 changes"):
+        sync(
+            drifted,
+            org,
+            approved_plan=str(tmp_path / "plan.json"),
+            report_path=str(tmp_path / "r.json"),
+            **options,
+        )
+    assert writes(sandbox) == {}
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "drifted"
+
+    result = sync(
+        rows, org, approved_plan=str(tmp_path / "plan.json"), report_path=str(tmp_path / "r.json"), **options
+    )
+    assert result["removed"] == 12 and writes(sandbox) == {DELETE: 12}
+    assert state(sandbox, org) == expected_state(before, rows)
+    assert json.loads((tmp_path / "r.json").read_text())["approval"]["drift"] == []

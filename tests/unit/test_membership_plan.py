@@ -16,7 +16,7 @@ from xentree_provider.membership.plan import (
 from xentree_provider.membership.roster import RosterEntry
 
 
-def want(email: str, role: str, team: str | None = None) -> RosterEntry:
+def want(email: str, role: str = "member", team: str | None = None) -> RosterEntry:
     return RosterEntry(email, role, team, "line 1")
 
 
@@ -61,6 +61,9 @@ def test_add_update_remove_and_unchanged() -> None:
         "unchanged": 1,
         "skipped": 0,
         "kept_not_in_roster": 0,
+        "unknown_role": 0,
+        "waiting_removal": 0,
+        "remove_reported_only": 0,
     }
 
 
@@ -246,3 +249,114 @@ def test_format_plan_table() -> None:
     outcome = format_plan_table(plan, outcomes={"a@x.io": "done"}, limit=1)
     assert outcome.splitlines()[-1] == "... and 3 more rows (see the report)"
     assert format_plan_table(compute_plan([], [])) == "(no changes)"
+
+
+def test_the_floor_never_lets_a_removal_through() -> None:
+    """Six members, an empty roster: the floor of 5 changes must not permit the 5 removals."""
+    six = [OWNER] + [have(f"m{i}@x.io", "member") for i in range(5)]
+    wipe = compute_plan([], six, remove_missing=True)
+    assert len(wipe.of_kind("remove")) == 5
+    verdict = check_guards(wipe, max_removals=10, max_changes_ratio=0.2, min_changes_allowed=5)
+    assert not verdict.ok
+    assert verdict.violations == (
+        "the plan changes 5 of 6 members, 5 of them removals, more than max_changes_ratio=0.2 allows "
+        "(1.2); min_changes_allowed=5 only permits additions and role changes, never removals",
+    )
+    # One removal among additions: the ratio alone rules (1.2 allowed), so two changes are blocked...
+    mixed = compute_plan(
+        [want("boss@x.io", "owner"), want("new@x.io")] + [want(f"m{i}@x.io") for i in range(4)],
+        six,
+        remove_missing=True,
+    )
+    assert [a.kind for a in mixed.actions] == ["add", "remove"]
+    assert not check_guards(mixed, max_removals=10, max_changes_ratio=0.2, min_changes_allowed=5).ok
+    # ...while additions and role changes alone still enjoy the floor.
+    growing = compute_plan(
+        [want("boss@x.io", "owner"), want("m0@x.io", "admin")]
+        + [want(f"n{i}@x.io") for i in range(4)]
+        + [want(f"m{i}@x.io") for i in range(1, 5)],
+        six,
+        remove_missing=True,
+    )
+    assert growing.changes == 5 and not growing.of_kind("remove")
+    assert check_guards(growing, max_removals=10, max_changes_ratio=0.2, min_changes_allowed=5).ok
+
+
+@pytest.mark.parametrize("role", [None, "", "  ", "superuser", "billing_admin", "owner?"])
+def test_a_member_whose_listed_role_is_unknown_is_never_changed_or_removed(role: str | None) -> None:
+    records = [
+        {"user_id": "u0", "email": "boss@x.io", "role": "owner", "team_id": "t1"},
+        {"user_id": "u1", "email": "odd@x.io", "role": role, "team_id": "t1"},
+        {"user_id": "u2", "email": "gone@x.io", "role": "member", "team_id": "t1"},
+    ]
+    if role is None:
+        del records[1]["role"]
+    current = current_members(records)
+    # Left out of the roster (with remove_missing), or asked for another role or team: untouched.
+    for desired in (
+        [want("boss@x.io", "owner")],
+        [want("boss@x.io", "owner"), want("odd@x.io", "admin", "t2")],
+    ):
+        plan = compute_plan(desired, current, remove_missing=True)
+        assert [(a.kind, a.email) for a in plan.actions] == [("remove", "gone@x.io")]
+        assert [s.email for s in plan.unclassified] == ["odd@x.io"]
+        assert "is not one of owner, admin, manager, member" in plan.unclassified[0].reason
+        assert plan.summary()["unknown_role"] == 1
+        assert "protect" in format_plan_table(plan)
+
+
+def test_differently_cased_roles_match_case_insensitively() -> None:
+    records = [
+        {"user_id": "u0", "email": "boss@x.io", "role": " Owner ", "team_id": "t1"},
+        {"user_id": "u1", "email": "a@x.io", "role": "ADMIN", "team_id": "t1"},
+        {"user_id": "u2", "email": "b@x.io", "role": "Member", "team_id": "t1"},
+    ]
+    current = current_members(records)
+    assert [m.role for m in current] == ["owner", "admin", "member"]
+    # The sole owner (listed as " Owner ") is recognised: never removed, even when missing from the roster.
+    plan = compute_plan(
+        [want("a@x.io", "admin", "t1"), want("b@x.io", "member", "t1")], current, remove_missing=True
+    )
+    assert plan.actions == [] and plan.unchanged == 2
+    assert [(s.email, s.reason) for s in plan.skipped] == [("boss@x.io", "the last owner is never changed")]
+
+
+def test_grace_removes_only_after_n_consecutive_missing_runs() -> None:
+    current = [OWNER, have("a@x.io", "member"), have("b@x.io", "member"), have("c@x.io", "member")]
+    roster = [want("boss@x.io", "owner"), want("c@x.io")]
+    first = compute_plan(roster, current, remove_missing=True, remove_after_missing_runs=2)
+    assert first.actions == []
+    assert [w.to_dict() for w in first.waiting] == [
+        {"email": "a@x.io", "missing_runs": 1, "removed_after": 2},
+        {"email": "b@x.io", "missing_runs": 1, "removed_after": 2},
+    ]
+    assert first.missing_runs == {"a@x.io": 1, "b@x.io": 1}
+    # b comes back into the roster for a night: its count is gone; a is removed on the second night.
+    second = compute_plan(
+        [*roster, want("b@x.io")],
+        current,
+        remove_missing=True,
+        remove_after_missing_runs=2,
+        missing_runs=first.missing_runs,
+    )
+    assert [(a.kind, a.email) for a in second.actions] == [("remove", "a@x.io")]
+    assert second.missing_runs == {"a@x.io": 2}
+    third = compute_plan(
+        roster, current, remove_missing=True, remove_after_missing_runs=2, missing_runs=second.missing_runs
+    )
+    assert [(a.kind, a.email) for a in third.actions] == [("remove", "a@x.io")]
+    assert [w.email for w in third.waiting] == ["b@x.io"]
+
+
+def test_report_only_plans_removals_but_never_puts_them_in_the_actions() -> None:
+    current = [OWNER, have("a@x.io", "member"), have("b@x.io", "member")]
+    plan = compute_plan(
+        [want("boss@x.io", "owner"), want("new@x.io")],
+        current,
+        remove_missing=True,
+        removal_mode="report_only",
+    )
+    assert [(a.kind, a.email) for a in plan.actions] == [("add", "new@x.io")]
+    assert [a.email for a in plan.reported_removals] == ["a@x.io", "b@x.io"]
+    assert plan.summary()["remove"] == 0 and plan.summary()["remove_reported_only"] == 2
+    assert check_guards(plan, max_removals=0, max_changes_ratio=None).ok

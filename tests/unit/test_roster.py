@@ -13,6 +13,7 @@ from xentree_provider.membership.roster import (
     detect_format,
     parse_roster,
     parse_roster_records,
+    parse_roster_table,
     parse_roster_text,
 )
 
@@ -71,7 +72,7 @@ def test_every_problem_is_reported_with_its_line() -> None:
         "line 4: duplicate email 'A@X.IO' (first at line 2)",
         "line 5: unknown role 'superuser'; expected one of owner, admin, manager, member",
         "line 6: has 4 fields but the header has 3",
-        "line 7: email 'not-an-email' is not an e-mail address",
+        "line 7: email 'not-an-email' is not an e-mail address: it has no '@'",
         "line 8: role is empty (one of owner, admin, manager, member)",
     ]
     message = str(excinfo.value)
@@ -151,3 +152,90 @@ def test_roster_error_survives_pickling() -> None:
     assert isinstance(pickle.loads(pickle.dumps(error)), RosterError)
     with pytest.raises(XentreeConfigError, match="source_format"):
         parse_roster_text("", source="x", fmt="xml")  # type: ignore[arg-type]
+
+
+BAD_EMAILS = {
+    "a\u200b@x.io": "invisible character U+200B (ZERO WIDTH SPACE)",
+    "a@x.io\u200d": "invisible character U+200D",
+    "\ufeffa@x.io": "invisible character U+FEFF",
+    "a\u00ad@x.io": "invisible character U+00AD (SOFT HYPHEN)",
+    "a\u2060b@x.io": "invisible character U+2060",
+    "a\u3164@x.io": "invisible character U+3164",
+    "a\x00@x.io": "invisible character U+0000",
+    "a\x1b@x.io": "invisible character U+001B",
+    "a\u202e@x.io": "invisible character U+202E",
+    "a b@x.io": "whitespace (U+0020)",
+    "a\u00a0b@x.io": "whitespace (U+00A0)",
+    "a\u2028b@x.io": "whitespace (U+2028)",
+    "a@@b.io": "2 '@' signs",
+    "a@b@c.io": "2 '@' signs",
+    "mailto:x@y.io": "starts with 'mailto:'",
+    "MAILTO:x@y.io": "starts with 'mailto:'",
+    "<x@y.io>": "display name, quotes or angle brackets",
+    "Ann <x@y.io>": "display name, quotes or angle brackets",
+    '"ann"@y.io': "display name, quotes or angle brackets",
+    "a@x.io,b@x.io": "several addresses",
+    "a@x.io;b@x.io": "several addresses",
+    "plain": "no '@'",
+    "@x.io": "the part before '@' is empty",
+    "a@": "the domain after '@' is empty",
+    ".a@x.io": "starts or ends with a dot",
+    "a.@x.io": "starts or ends with a dot",
+    "a..b@x.io": "two dots in a row",
+    "a(b)@x.io": "contains '(', ')'",
+    "a@localhost": "has no dot",
+    "a@x..io": "empty label",
+    "a@x.io.": "empty label",
+    "a@-x.io": "starts or ends with a hyphen",
+    "a@x_y.io": "letters, digits and hyphens",
+    "a@[192.0.2.1]": "IP-address domains",
+    "a@x.123": "ends in a number",
+    ("l" * 65) + "@x.io": "longer than 64",
+}
+
+
+@pytest.mark.parametrize("email", sorted(BAD_EMAILS))
+def test_an_address_that_is_not_one_bare_addr_spec_is_refused(email: str) -> None:
+    with pytest.raises(RosterError) as excinfo:
+        parse_roster_records([{"email": email, "role": "member"}])
+    (problem,) = problems_of(excinfo)
+    assert problem.startswith(f"item 1: email {email.strip()!r} is not an e-mail address: ")
+    assert BAD_EMAILS[email] in problem
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["a@x.io", "First.Last+tag@sub.example.co.uk", "o'brien@x.io", "jos\u00e9@b\u00fccher.de", "a-b@x-y.io"],
+)
+def test_ordinary_addresses_are_accepted(email: str) -> None:
+    assert [e.email for e in parse_roster_records([{"email": email, "role": "member"}])] == [email]
+
+
+def test_every_bad_address_is_reported_with_its_line_before_anything_else() -> None:
+    text = 'email,role\nok@x.io,member\nlook\u200balike@x.io,member\na@@x.io,admin\n"Ann <a@x.io>",member\n'
+    with pytest.raises(RosterError) as excinfo:
+        parse_roster_text(text, source="hr.csv")
+    assert [p.split(":")[0] for p in problems_of(excinfo)] == ["line 3", "line 4", "line 5"]
+    assert "U+200B" in problems_of(excinfo)[0]
+
+
+def test_sql_rows_get_the_same_row_level_errors() -> None:
+    rows = [
+        ("a@x.io", "Admin", 7),
+        ("a\u200b@x.io", "member", None),
+        ("A@X.IO", "member", None),
+        (None, "boss", "t"),
+    ]
+    with pytest.raises(RosterError) as excinfo:
+        parse_roster_table(["EMAIL", "role", "team_id"], rows, source="the query")
+    assert problems_of(excinfo) == [
+        "row 2: email 'a\\u200b@x.io' is not an e-mail address: it contains the invisible character "
+        "U+200B (ZERO WIDTH SPACE) at character 2",
+        "row 3: duplicate email 'A@X.IO' (first at row 1)",
+        "row 4: email is empty",
+        "row 4: unknown role 'boss'; expected one of owner, admin, manager, member",
+    ]
+    good = parse_roster_table(["email", "role", "team_id"], [("a@x.io", "Admin", 7)], source="q")
+    assert good == [RosterEntry("a@x.io", "admin", "7", "row 1")]
+    with pytest.raises(RosterError, match="returns no 'role' column"):
+        parse_roster_table(["email", "team"], [], source="q")

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from xentree_provider.membership.plan import GuardCheck, Plan
-from xentree_provider.membership.reconcile import Outcome
+from xentree_provider.membership.reconcile import Outcome, WriteRecord
 
 __all__ = [
     "REPORT_VERSION",
     "applied_counts",
+    "audit_lines",
     "blocked_message",
     "failure_list",
     "new_report",
@@ -59,6 +60,9 @@ def new_report(
         "guards": guards.to_dict(),
         "plan": [a.to_dict() for a in plan.actions],
         "skipped": [s.to_dict() for s in plan.skipped],
+        "unknown_role": [s.to_dict() for s in plan.unclassified],
+        "waiting_removal": [w.to_dict() for w in plan.waiting],
+        "removals_reported_only": [a.to_dict() for a in plan.reported_removals],
         "result": None,
     }
 
@@ -93,13 +97,17 @@ def record_outcomes(
     return counts
 
 
-def blocked_message(org: str, plan: Plan, guards: GuardCheck) -> str:
+def blocked_message(org: str, plan: Plan, guards: GuardCheck, *, approval: bool = False) -> str:
     """The message of a sync stopped by its guards before any change."""
+    remedy = (
+        "with on_guard='request_approval' the apply step needs the approved plan (approved_plan), "
+        "given only after a human approved the dry run's plan"
+        if approval
+        else "if the change is intended, raise max_removals/max_changes_ratio/min_changes_allowed for one run"
+    )
     return (
         f"Membership sync of organization {org} blocked before any change: "
-        f"{'; '.join(guards.violations)}. Plan: {summary_text(plan.summary())}. Check the "
-        "roster; if the change is intended, raise max_removals/max_changes_ratio/"
-        "min_changes_allowed for one run."
+        f"{'; '.join(guards.violations)}. Plan: {summary_text(plan.summary())}. Check the roster; {remedy}."
     )
 
 
@@ -136,6 +144,11 @@ def task_result(
     if dry_run:
         result["blocked"] = not guards.ok
     return result
+
+
+def audit_lines(org: str, writes: list[WriteRecord]) -> str:
+    """The audit log's JSON lines: one per write sent, with the organization."""
+    return "".join(json.dumps({"organization_id": org, **w.to_dict()}) + "\n" for w in writes)
 
 
 def report_json(report: Mapping[str, Any]) -> str:

@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,10 +27,12 @@ __all__ = [
     "RosterProblem",
     "RosterReadError",
     "detect_format",
+    "email_problem",
     "normalize_email",
     "parse_roster",
     "parse_roster_bytes",
     "parse_roster_records",
+    "parse_roster_table",
     "parse_roster_text",
     "protected_patterns",
 ]
@@ -45,6 +48,101 @@ _MAX_PROBLEMS_IN_MESSAGE = 25
 def normalize_email(value: str) -> str:
     """The comparison key of an e-mail address: trimmed and lower-cased."""
     return value.strip().lower()
+
+
+# Characters that render as nothing (Unicode's Default_Ignorable_Code_Point, plus blank look-alikes).
+_INVISIBLE_RANGES: tuple[tuple[int, int], ...] = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+_ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~-")
+_MAX_LOCAL = 64
+_MAX_DOMAIN = 253
+_MAX_LABEL = 63
+
+
+def _invisible(char: str) -> bool:
+    code = ord(char)
+    if unicodedata.category(char) in ("Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp", "Zs"):
+        return True
+    return any(low <= code <= high for low, high in _INVISIBLE_RANGES)
+
+
+def email_problem(value: str) -> str | None:
+    """Why ``value`` (already trimmed) is not one bare e-mail address (an addr-spec), or None if it is.
+
+    Accepted: exactly one ``@`` between a dot-atom local part (ASCII ``atext`` or non-ASCII letters)
+    and a domain of two or more dot-separated labels (letters, digits, inner hyphens; IDN allowed).
+    Refused, with the reason: whitespace, control, format (Cf) and other invisible characters, display
+    names and angle brackets, lists of addresses, ``mailto:``, quoted local parts, IP literals.
+    """
+    for index, char in enumerate(value):
+        if _invisible(char) and not char.isspace():
+            name = unicodedata.name(char, "unnamed")
+            return f"it contains the invisible character U+{ord(char):04X} ({name}) at character {index + 1}"
+    if value.lower().startswith("mailto:"):
+        return "it starts with 'mailto:'; give the bare address"
+    if "<" in value or ">" in value or '"' in value:
+        return "it has a display name, quotes or angle brackets; give the bare address (name@example.com)"
+    if "," in value or ";" in value:
+        return "it lists several addresses; give one address per row"
+    for index, char in enumerate(value):
+        if char.isspace():
+            return f"it contains whitespace (U+{ord(char):04X}) at character {index + 1}"
+    if value.count("@") != 1:
+        found = value.count("@")
+        return "it has no '@'" if not found else f"it has {found} '@' signs; an address has exactly one"
+    local, domain = value.split("@")
+    if not local:
+        return "the part before '@' is empty"
+    if not domain:
+        return "the domain after '@' is empty"
+    if len(local) > _MAX_LOCAL:
+        return f"the part before '@' is longer than {_MAX_LOCAL} characters"
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return "the part before '@' starts or ends with a dot, or has two dots in a row"
+    bad = sorted({c for c in local if c != "." and c not in _ATEXT and (c.isascii() or not c.isalnum())})
+    if bad:
+        return f"the part before '@' contains {', '.join(repr(c) for c in bad)}"
+    return _domain_problem(domain)
+
+
+def _domain_problem(domain: str) -> str | None:
+    if domain.startswith("["):
+        return "IP-address domains ([...]) are not accepted; give a domain name"
+    if len(domain) > _MAX_DOMAIN:
+        return f"the domain is longer than {_MAX_DOMAIN} characters"
+    labels = domain.split(".")
+    if len(labels) < 2:
+        return f"the domain {domain!r} has no dot (expected a domain such as example.com)"
+    for label in labels:
+        if not label:
+            return f"the domain {domain!r} has an empty label (a leading, trailing or double dot)"
+        if len(label) > _MAX_LABEL:
+            return f"the domain label {label[:20]!r}... is longer than {_MAX_LABEL} characters"
+        if label.startswith("-") or label.endswith("-"):
+            return f"the domain label {label!r} starts or ends with a hyphen"
+        if any(c != "-" and not c.isalnum() for c in label):
+            return f"the domain label {label!r} may only hold letters, digits and hyphens"
+    if labels[-1].isdigit():
+        return f"the domain {domain!r} ends in a number; give a domain name"
+    return None
 
 
 @dataclass(frozen=True)
@@ -250,13 +348,8 @@ def _check_rows(rows: Iterable[tuple[str, Any]], problems: list[RosterProblem]) 
         if not email:
             problems.append(RosterProblem(location, "email is empty"))
             bad = True
-        elif (
-            "@" not in email
-            or email.startswith("@")
-            or email.endswith("@")
-            or any(c.isspace() for c in email)
-        ):
-            problems.append(RosterProblem(location, f"email {email!r} is not an e-mail address"))
+        elif (why := email_problem(email)) is not None:
+            problems.append(RosterProblem(location, f"email {email!r} is not an e-mail address: {why}"))
             bad = True
         if not role:
             problems.append(RosterProblem(location, f"role is empty (one of {', '.join(ROLES)})"))
@@ -301,6 +394,40 @@ def parse_roster_records(records: Sequence[Any], *, source: str = "the given lis
     """Validate a list of dicts (for example an upstream task's XCom); raise RosterError on any problem."""
     problems: list[RosterProblem] = []
     entries = _check_rows(((f"item {i}", row) for i, row in enumerate(records, start=1)), problems)
+    if problems:
+        raise RosterError(source, problems)
+    return entries
+
+
+def parse_roster_table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, source: str
+) -> list[RosterEntry]:
+    """Validate query results (column names and row tuples, as from a DB-API cursor), ``row N`` each.
+
+    The columns need ``email`` and ``role`` (any case), ``team_id`` is optional; whole-number team ids
+    are taken as text. Every bad row is reported as for a CSV file; raise RosterError on any problem.
+    """
+    names = [str(c).strip().lower() for c in columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        found = ", ".join(repr(c) for c in names) or "none"
+        problem = RosterProblem(
+            "the query",
+            f"returns no {' and no '.join(repr(c) for c in missing)} column (found {found}); select "
+            "the columns email, role and optionally team_id (use AS to rename)",
+        )
+        raise RosterError(source, [problem])
+
+    def records() -> Iterator[tuple[str, Any]]:
+        for number, row in enumerate(rows, start=1):
+            record = dict(zip(names, row, strict=False))
+            team = record.get("team_id")
+            if isinstance(team, int) and not isinstance(team, bool):
+                record["team_id"] = str(team)
+            yield f"row {number}", record
+
+    problems: list[RosterProblem] = []
+    entries = _check_rows(records(), problems)
     if problems:
         raise RosterError(source, problems)
     return entries
