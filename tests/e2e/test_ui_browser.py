@@ -63,7 +63,7 @@ def task_policy(task):
     except Exception:
         pass
 """
-UI_TIMEOUT_MS = 30_000
+UI_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +110,9 @@ def page(cluster: AirflowCluster) -> Iterator[Any]:
 def _expect() -> Any:
     from playwright.sync_api import expect
 
+    expect.set_options(
+        timeout=UI_TIMEOUT_MS
+    )  # a loaded machine renders slowly; waits, not assertions on time
     return expect
 
 
