@@ -12,7 +12,13 @@ from typing import Any
 
 from xentree_provider.api.errors import XentreeConfigError
 
-__all__ = ["mapping_argument", "positive_int_argument", "text_argument"]
+__all__ = [
+    "bounded_int_argument",
+    "duration_argument",
+    "mapping_argument",
+    "positive_int_argument",
+    "text_argument",
+]
 
 
 def positive_int_argument(value: Any, name: str) -> int:
@@ -43,3 +49,33 @@ def mapping_argument(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise XentreeConfigError(f"{name} must be a dict, got {type(value).__name__}")
     return dict(value)
+
+
+def duration_argument(value: Any, name: str, *, positive: bool = False) -> float:
+    """A duration in seconds: a ``timedelta`` or a finite number (``>= 0``, or ``> 0`` if ``positive``)."""
+    from datetime import timedelta
+    from math import isfinite
+
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, str):
+        try:
+            seconds = float(seconds.strip())
+        except ValueError:
+            seconds = None
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not isfinite(seconds)
+        or seconds < 0
+        or (positive and seconds == 0)
+    ):
+        bound = "> 0" if positive else ">= 0"
+        raise XentreeConfigError(f"{name} must be a timedelta or a number of seconds {bound}, got {value!r}")
+    return float(seconds)
+
+
+def bounded_int_argument(value: Any, name: str, high: int) -> int:
+    """An int from 1 to ``high`` (a bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise XentreeConfigError(f"{name} must be an integer from 1 to {high}, got {value!r}")
+    return value

@@ -3,41 +3,81 @@ UTC days)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import pendulum
-
 from xentree_provider.api.errors import XentreeConfigError
 
-__all__ = ["interval_window", "parse_instant", "resolve_report_days", "resolve_window", "window_days"]
+__all__ = [
+    "ACCEPTED_INSTANTS",
+    "interval_window",
+    "parse_instant",
+    "resolve_report_days",
+    "resolve_window",
+    "window_days",
+]
+
+
+ACCEPTED_INSTANTS = (
+    "a date 2026-11-24 (its midnight UTC), or a datetime 2026-11-24T06:00, 2026-11-24T06:00:00, "
+    "2026-11-24T06:00:00.250Z or 2026-11-24T06:00:00+01:00 (no offset means UTC), or a date or "
+    "datetime object"
+)
+"""The forms :func:`parse_instant` accepts, as its error messages state them."""
+
+# ISO 8601 extended format only: a calendar date, optionally a time (hours and minutes at least) and
+# an offset. Anything else ("29", "10:00", "Nov 29 2026", week dates, basic format) would be read
+# relative to the day the task runs, or guessed.
+_ISO_INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?",
+    re.ASCII,
+)
 
 
 def parse_instant(value: Any, name: str) -> datetime:
-    """Read an ISO date or datetime (string, date or datetime) as an aware UTC datetime.
+    """Read an ISO 8601 date or datetime (string, date or datetime) as an aware UTC datetime.
 
-    A date means its midnight UTC; a datetime without an offset is taken as UTC.
+    A date means its midnight UTC; a datetime without an offset is taken as UTC. Strings must be ISO
+    8601 extended format (:data:`ACCEPTED_INSTANTS`); anything else is a ``XentreeConfigError`` that
+    names ``name`` and the accepted forms.
     """
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
         parsed = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str) and value.strip():
+    elif isinstance(value, str) and _ISO_INSTANT.fullmatch(value.strip()):
+        text = value.strip()
         try:
-            parsed = pendulum.parse(value.strip(), tz="UTC", strict=False)  # type: ignore[assignment]
-        except (ValueError, pendulum.parsing.exceptions.ParserError):
+            parsed = _from_iso(text)
+        except ValueError:
             raise XentreeConfigError(
-                f"{name}={value!r} is not an ISO date or datetime (e.g. 2026-11-24 or 2026-11-24T06:00:00Z); "
-                "check the value or the template that rendered it"
+                f"{name}={value!r} is not a valid date or time (out of range); accepted: "
+                f"{ACCEPTED_INSTANTS}; check the value or the template that rendered it"
             ) from None
-        if not isinstance(parsed, datetime):
-            raise XentreeConfigError(f"{name}={value!r} is a duration or time, not a date or datetime")
     else:
-        raise XentreeConfigError(f"{name} must be an ISO date or datetime, got {value!r}")
+        raise XentreeConfigError(
+            f"{name}={value!r} is not an ISO date or datetime (ISO 8601); accepted: {ACCEPTED_INSTANTS}; "
+            "check the value or the template that rendered it"
+        )
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)
+
+
+def _from_iso(text: str) -> datetime:
+    """Parse text that matched :data:`_ISO_INSTANT` (``ValueError`` for out-of-range fields)."""
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime(day.year, day.month, day.day)
+    text = text[:10] + "T" + text[11:]
+    text = re.sub(r"[Zz]$", "+00:00", text)
+    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
+    text = re.sub(r",", ".", text)
+    text = re.sub(r"\.(\d+)", lambda match: "." + (match.group(1) + "000000")[:6], text, count=1)
+    return datetime.fromisoformat(text)
 
 
 def resolve_window(

@@ -10,11 +10,12 @@ event, the link and the lineage.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 
+from xentree_provider._task.arguments import bounded_int_argument, duration_argument
 from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider._task.window import interval_window as export_window
@@ -22,11 +23,16 @@ from xentree_provider.links.xentree import XentreeTranscriptLink
 from xentree_provider.transcripts.errors import XentreeEmptyWindowError
 from xentree_provider.transcripts.exporter import MAX_WORKERS_LIMIT, ExportResult, TranscriptExporter
 from xentree_provider.transcripts.records import canonical_transcript
-from xentree_provider.transcripts.selection import TimeWindow
+from xentree_provider.transcripts.selection import (
+    DEFAULT_MAX_ARRIVAL_LAG,
+    WINDOW_FIELDS,
+    Selection,
+    TimeWindow,
+)
 from xentree_provider.transcripts.writers import CSV_COLUMNS, EXPORT_FORMATS
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import Context, ObjectStoragePath
 
 __all__ = [
     "CSV_COLUMNS",
@@ -41,19 +47,7 @@ __all__ = [
 
 COMPRESSIONS = (None, "gzip")
 SUMMARY_IN_ASSET_EVENT = ("path", "count", "bytes", "format", "window")
-
-
-def _seconds(value: timedelta | float, name: str) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        raise ValueError(f"{name} must be a timedelta or a number of seconds >= 0, got {value!r}")
-    return float(seconds)
-
-
-def _bounded_int(value: Any, name: str, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-        raise ValueError(f"{name} must be an integer from 1 to {high}, got {value!r}")
-    return value
+DEFAULT_SETTLE = timedelta(minutes=5)
 
 
 class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
@@ -61,7 +55,11 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
 
     The window is the run's data interval (``data_interval_start`` inclusive, ``data_interval_end``
     exclusive) unless ``start`` / ``end`` are given; transcripts are selected by
-    ``session_started_at``. The file is sorted by ``(session_started_at, id)``, its timestamps are
+    ``window_field``: ``session_started_at`` (the default) or ``created_at`` (when the transcript was
+    saved: consecutive windows then hold every transcript exactly once, however late it is saved, up
+    to ``max_arrival_lag``). A run that starts between ``end`` and ``end + settle`` first waits in the
+    triggerer (a window that has not ended yet is exported as it is, with a warning).
+    The file is sorted by ``(window_field, id)``, its timestamps are
     canonical (UTC, ``Z``), and it is written beside the destination and moved into place when
     complete: a failed or killed try leaves no file at ``output_path``, and a re-run of the same
     window over the same data writes a byte-identical file.
@@ -80,6 +78,13 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
     :param xentree_conn_id: the Xentree connection id (templated).
     :param start: window start, ISO date or datetime (templated); default the data interval start.
     :param end: window end, exclusive (templated); default the data interval end.
+    :param window_field: ``session_started_at`` or ``created_at`` (see above).
+    :param max_arrival_lag: with ``created_at``, how long after its session a transcript may be saved
+        (a ``timedelta`` or seconds; default 48 hours); the list is read back to sessions started that
+        long before the window, and transcripts saved later than 80% of it are warned about.
+    :param settle: how long after the window's end saves still in flight may land (a ``timedelta``
+        or seconds; default 5 minutes); a run starting after ``end`` but before ``end + settle``
+        defers until then without holding a worker slot.
     :param export_format: ``jsonl`` or ``csv``.
     :param compression: None or ``gzip`` (deterministic gzip: no name or time in the header).
     :param output_conn_id: Airflow connection for remote storage (templated), e.g. an AWS connection.
@@ -106,6 +111,9 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         xentree_conn_id: str = "xentree_default",
         start: Any = None,
         end: Any = None,
+        window_field: str = "session_started_at",
+        max_arrival_lag: timedelta | float = DEFAULT_MAX_ARRIVAL_LAG,
+        settle: timedelta | float = DEFAULT_SETTLE,
         export_format: str = "jsonl",
         compression: str | None = None,
         output_conn_id: str | None = None,
@@ -124,15 +132,22 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         compression = None if compression in ("", "none") else compression
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression must be None or 'gzip', got {compression!r}")
-        workers = _bounded_int(max_workers, "max_workers", MAX_WORKERS_LIMIT)
-        page = _bounded_int(page_size, "page_size", 200)
-        stale_seconds = _seconds(stale_temp_age, "stale_temp_age")
+        if window_field not in WINDOW_FIELDS:
+            raise ValueError(f"window_field must be one of {', '.join(WINDOW_FIELDS)}, got {window_field!r}")
+        workers = bounded_int_argument(max_workers, "max_workers", MAX_WORKERS_LIMIT)
+        page = bounded_int_argument(page_size, "page_size", 200)
+        stale_seconds = duration_argument(stale_temp_age, "stale_temp_age")
+        lag_seconds = duration_argument(max_arrival_lag, "max_arrival_lag", positive=True)
+        settle_seconds = duration_argument(settle, "settle")
         outlet = resolve_asset(asset, output_path)
         add_outlet(kwargs, outlet)
         super().__init__(**kwargs)
         self.max_workers = workers
         self.page_size = page
         self.stale_temp_age = stale_seconds
+        self.window_field = window_field
+        self.max_arrival_lag = lag_seconds
+        self.settle = settle_seconds
         self.asset = outlet
         self.output_path = output_path
         self.xentree_conn_id = xentree_conn_id
@@ -147,29 +162,57 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
 
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
-        """Resolve the window, select, fetch and write; return a small summary."""
-        from xentree_provider._task.outputs import atomic_write, output_path, remove_stale_temporaries
+        """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
+        selection = self._selection(context)  # before any request
+        self._destination()
+        end, now = selection.window.end, datetime.now(timezone.utc)
+        if end is not None and end <= now < end + timedelta(seconds=self.settle):
+            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-        window = TimeWindow(*export_window(context, self.start, self.end))  # before any request
-        destination = output_path(self.output_path, self.output_conn_id)
+            settled_at = end + timedelta(seconds=self.settle)
+            self.log.info("Window %s settles at %s; deferring until then", selection.describe(), settled_at)
+            self.defer(trigger=DateTimeTrigger(settled_at), method_name="execute_settled")
+        if end is not None and now < end:
+            self.log.warning(
+                "Window %s has not ended: later transcripts are not exported", selection.describe()
+            )
+        return self._export(context, selection)
+
+    @fail_fast_on_bad_config
+    def execute_settled(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Resume once the window has settled: export it."""
+        return self._export(context, self._selection(context))
+
+    def _selection(self, context: Context) -> Selection:
+        window = TimeWindow(*export_window(context, self.start, self.end))
+        return Selection(window, self.window_field, timedelta(seconds=self.max_arrival_lag))
+
+    def _destination(self) -> ObjectStoragePath:
+        from xentree_provider._task.outputs import file_destination
+
+        return file_destination(self.output_path, self.output_conn_id)
+
+    def _export(self, context: Context, selection: Selection) -> dict[str, Any]:
+        from xentree_provider._task.outputs import atomic_write, remove_stale_temporaries
+
+        destination = self._destination()
         base_url = self.hook.settings.base_url
         XentreeTranscriptLink.persist(context, base_url)
         self._lineage = {"base_url": base_url, "output": str(destination)}
-
         exporter = TranscriptExporter(
-            self.hook, window, max_workers=self.max_workers, page_size=self.page_size, log=self.log
+            self.hook, selection, max_workers=self.max_workers, page_size=self.page_size, log=self.log
         )
         ids = exporter.select()
         if not ids and self.fail_on_empty:
             raise XentreeEmptyWindowError(
-                f"no transcripts started in {window.describe()}; nothing was written to {destination} "
+                f"no transcripts with {selection.describe()}; nothing was written to {destination} "
                 "(fail_on_empty=True)"
             )
         self.log.info("Writing %d transcript(s) to %s", len(ids), destination)
         with atomic_write(destination, binary=False, compress=self.compression == "gzip") as stream:
             result = exporter.write(ids, stream, self.export_format)
         remove_stale_temporaries(destination, min_age=self.stale_temp_age, log=self.log)
-        summary = self._summary(str(destination), int(destination.stat().st_size), window, result)
+        summary = self._summary(str(destination), int(destination.stat().st_size), selection.window, result)
         self._announce(context, summary)
         return summary
 

@@ -37,7 +37,7 @@ def shaped_list(
 ) -> Any:
     """Slice ``items`` per ``params`` and wrap them in the configured list shape."""
     config = state.config
-    offset = params.offset
+    offset = 0 if config.ignore_offset else params.offset
     if config.list_shape == "page" and params.page is not None:
         offset = (params.page - 1) * params.limit
     chunk = [render(item) for item in items[offset : offset + params.limit]]

@@ -478,9 +478,30 @@ class World:
                     turns,
                 )
             )
+        if self.config.late_share > 0:
+            rows = self._late_arrivals(rows)
         rows.sort(key=lambda r: (-r.started, r.id))
         self.transcripts = rows
         self.transcript_index = {row.id: row for row in rows}
+
+    def _late_arrivals(self, rows: list[TranscriptRow]) -> list[TranscriptRow]:
+        """Delay the save of ``late_share`` of ``rows`` by 1 h to ``late_hours`` (own random stream)."""
+        rng = random.Random(f"{self.seed}:late-arrivals")
+        longest = int(self.config.late_hours * 3600)
+        delayed = []
+        for row in rows:
+            if rng.random() < self.config.late_share:
+                lag = rng.randint(3600, longest) * US + rng.randint(0, US - 1)
+                row = row._replace(created=row.ended + lag)
+            delayed.append(row)
+        return delayed
+
+    def visible_transcripts(self) -> list[TranscriptRow]:
+        """The transcripts saved by the server clock (all of them when no clock is set)."""
+        clock = self.config.clock_us()
+        if clock is None:
+            return self.transcripts
+        return [row for row in self.transcripts if row.created <= clock]
 
     def add_transcript(
         self, started: int, ended: int, turns: list[dict[str, Any]], now_us: int

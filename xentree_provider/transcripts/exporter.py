@@ -1,14 +1,17 @@
 """The concurrent exporter: select a window's transcripts, fetch their turns, write them in order.
 
-1. the newest-first transcript list is read until it is older than the window; only ``(started,
-   id)`` of the window's transcripts are kept (a few dozen bytes each);
-2. they are sorted by ``(session_started_at, id)``, and each transcript's turns are fetched by a
-   thread pool, at most ``max_workers`` at a time and a bounded number ahead of the writer, so memory
-   does not grow with the number of transcripts; before each fetch the exporter asks its
-   :class:`FetchConcurrency` for a slot, the one place where the pace of fetches is decided;
+1. the newest-first transcript list is read from near the window's newest edge
+   (:mod:`~xentree_provider.transcripts.listing`) until it is older than anything the
+   :class:`~xentree_provider.transcripts.selection.Selection` can hold; only ``(instant, id)`` of the
+   selected transcripts are kept (a few dozen bytes each);
+2. they are sorted by ``(instant, id)`` (the instant is the window's field), and each
+   transcript's turns are fetched by a thread pool, at most ``max_workers`` at a time and a bounded
+   number ahead of the writer, so memory does not grow with the number of transcripts; before each
+   fetch the exporter asks its :class:`FetchConcurrency` for a slot, the one place where the pace of
+   fetches is decided;
 3. records are written in that order through a writer of :mod:`~xentree_provider.transcripts.writers`.
 
-No Airflow here: the client is anything with the two methods of :class:`TranscriptClient` (the sync
+No Airflow here: the client is anything with the methods of :class:`TranscriptClient` (the sync
 ``XentreeHook`` has them), so the exporter is testable with a hook alone.
 """
 
@@ -27,8 +30,9 @@ from itertools import islice
 from typing import IO, Any, Protocol
 
 from xentree_provider.api.errors import XentreeNotFoundError, XentreeResponseError
+from xentree_provider.transcripts.listing import SeekingListing
 from xentree_provider.transcripts.records import canonical_transcript
-from xentree_provider.transcripts.selection import AFTER, BEFORE, TimeWindow, record_instant
+from xentree_provider.transcripts.selection import SKIP, STOP, Selection, TimeWindow
 from xentree_provider.transcripts.writers import record_writer
 
 __all__ = [
@@ -53,6 +57,10 @@ class TranscriptClient(Protocol):
 
     def iter_transcripts(self, *, page_size: int = ...) -> Iterator[Any]:
         """Every transcript, newest first, without turns; pages read as the iterator advances."""
+        ...
+
+    def list_transcripts(self, *, limit: int = ..., offset: int = ...) -> list[Any]:
+        """One page of the newest-first list."""
         ...
 
     def get_transcript(self, transcript_id: str) -> Any:
@@ -101,7 +109,8 @@ class TranscriptExporter:
     :class:`~xentree_provider.hooks.xentree.XentreeHook`.
 
     :param hook: the client (thread-safe; e.g. the hook, whose pooled session serves every worker).
-    :param window: the ``[start, end)`` window on ``session_started_at``.
+    :param window: the ``[start, end)`` window on ``session_started_at``, or a
+        :class:`~xentree_provider.transcripts.selection.Selection` (e.g. by ``created_at``).
     :param max_workers: threads fetching transcripts.
     :param page_size: list page size.
     :param log: where progress goes (default: the client's ``log``, else this module's logger).
@@ -112,7 +121,7 @@ class TranscriptExporter:
     def __init__(
         self,
         hook: TranscriptClient,
-        window: TimeWindow,
+        window: TimeWindow | Selection,
         *,
         max_workers: int = 8,
         page_size: int = 200,
@@ -120,39 +129,59 @@ class TranscriptExporter:
         concurrency: FetchConcurrency | None = None,
     ) -> None:
         self.hook = hook
-        self.window = window
+        self.selection = window if isinstance(window, Selection) else Selection(window)
+        self.window = self.selection.window
+        self.list_requests = 0
+        """List requests made by the last :meth:`select`."""
         self.max_workers = max_workers
         self.page_size = page_size
         self.log: Any = log or getattr(hook, "log", None) or _log
         self.concurrency: FetchConcurrency = concurrency or FixedConcurrency(max_workers)
 
     def select(self) -> list[str]:
-        """Ids of the window's transcripts, sorted by ``(session_started_at, id)``.
+        """Ids of the selected transcripts, sorted by ``(instant in the window, id)``.
 
-        Reads the newest-first list and stops at the first transcript older than the window. A
-        transcript seen twice (the list shifted while paging) is kept once.
+        Reads the newest-first list from near the window's newest edge and stops at the first
+        transcript older than anything the selection can hold. A transcript seen twice (the list
+        shifted while paging) is kept once.
         """
-        started: dict[str, int] = {}
+        chosen: dict[str, int] = {}
         scanned = 0
-        for record in self.hook.iter_transcripts(page_size=self.page_size):
+        listing = SeekingListing(
+            self.hook, self.selection.upper_bound, page_size=self.page_size, log=self.log
+        )
+        for record in listing:
             scanned += 1
-            instant = record_instant(record)
-            position = self.window.position(instant)
-            if position == AFTER:
-                continue
-            if position == BEFORE:
+            verdict, instant = self.selection.classify(record)
+            if verdict == STOP:
                 break
+            if verdict == SKIP:
+                continue
             tid = record.get("id")
             if not isinstance(tid, str) or not tid:
                 raise XentreeResponseError(f"a transcript in the list has no id: {dict(record)!r:.200}")
-            started[tid] = _micros(instant)
+            self._warn_if_late(tid, record)
+            chosen[tid] = _micros(instant)
+        self.list_requests = listing.requests
         self.log.info(
-            "Window %s: %d transcript(s) found after reading %d list entries",
-            self.window.describe(),
-            len(started),
+            "Window %s: %d transcript(s) found after reading %d list entries (%d list requests)",
+            self.selection.describe(),
+            len(chosen),
             scanned,
+            listing.requests,
         )
-        return [tid for tid, _ in sorted(started.items(), key=lambda item: (item[1], item[0]))]
+        return [tid for tid, _ in sorted(chosen.items(), key=lambda item: (item[1], item[0]))]
+
+    def _warn_if_late(self, tid: str, record: Mapping[str, Any]) -> None:
+        lag = self.selection.late_arrival(record)
+        if lag is not None:
+            self.log.warning(
+                "Transcript %s was saved %s after its session started, close to max_arrival_lag=%s: "
+                "a transcript saved later than that would be missed; raise max_arrival_lag",
+                tid,
+                lag,
+                self.selection.max_arrival_lag,
+            )
 
     def _fetch(self, tid: str) -> dict[str, Any] | None:
         try:

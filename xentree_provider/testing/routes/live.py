@@ -130,13 +130,15 @@ async def nickname(caller: LiveWriter, body: Nickname) -> dict[str, Any]:
 @router.get("/api/live/transcripts")
 async def list_transcripts(state: CurrentState, caller: LiveReader, params: Paging) -> Any:
     """List transcripts, newest first (by ``session_started_at``, then id)."""
-    return shaped_list(state, state.world.transcripts, lambda row: transcript_view(state, row), params)
+    rows = state.world.visible_transcripts()
+    return shaped_list(state, rows, lambda row: transcript_view(state, row), params)
 
 
 @router.post("/api/live/transcripts", status_code=201)
 async def save_transcript(state: CurrentState, caller: LiveWriter, body: TranscriptSave) -> dict[str, Any]:
-    """Save a transcript with its turns."""
-    now = now_us()
+    """Save a transcript with its turns (stamped with the server clock when one is set)."""
+    clock = state.config.clock_us()
+    now = now_us() if clock is None else clock
     try:
         turn_times = [
             parse_timestamp(turn.timestamp) if turn.timestamp else None for turn in body.transcripts
@@ -162,6 +164,7 @@ async def save_transcript(state: CurrentState, caller: LiveWriter, body: Transcr
 async def get_transcript(state: CurrentState, caller: LiveReader, transcript_id: str) -> dict[str, Any]:
     """Return one transcript with its turns."""
     row = state.world.transcript_index.get(transcript_id)
-    if row is None:
+    clock = state.config.clock_us()
+    if row is None or (clock is not None and row.created > clock):
         fail(404, "NOT_FOUND", f"Transcript {transcript_id} not found")
     return transcript_view(state, row, turns=True)
