@@ -199,7 +199,16 @@ def test_a_dag_triggered_from_the_ui_runs_with_the_connection(
     run_id = triggered.value.json()["dag_run_id"]
     state = cluster.wait_for_run(MEMBERSHIP, run_id, timeout=240)
     instances = cluster.task_instances(MEMBERSHIP, run_id)
-    assert state == "success", [(ti["task_id"], ti["map_index"], ti["state"]) for ti in instances]
+    if state != "success":
+        failed = [ti for ti in instances if ti["state"] not in ("success", "skipped")]
+        logs = [
+            cluster.task_log(MEMBERSHIP, run_id, ti["task_id"], max(1, ti["try_number"]), ti["map_index"])[
+                -1500:
+            ]
+            for ti in failed
+            if ti["state"] == "failed"
+        ]
+        pytest.fail(f"run {state}: {[(t['task_id'], t['map_index'], t['state']) for t in failed]}\n{logs}")
 
     organizations = sorted(path.stem for path in ROSTER_DIR.glob("*.csv"))
     assert len(organizations) >= 2
