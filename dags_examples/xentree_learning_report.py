@@ -54,9 +54,13 @@ PREVIOUS_WEEK_START = (
     start_date=pendulum.datetime(2026, 1, 5, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    default_args={"owner": "learning-analytics"},
     params={
         "report_dir": Param(REPORT_DIR, type="string", description="folder or URL the reports go under"),
-        "organization_id": Param("", type="string", description="empty: the connection's organization"),
+        # Optional (null allowed), so the UI's Trigger button is enabled with the defaults.
+        "organization_id": Param(
+            None, type=["null", "string"], description="empty: the connection's extra organization_id"
+        ),
         "topics": Param(TOPICS, type="array", description="knowledge-base topics to look up"),
     },
     tags=["xentree", "example"],
@@ -67,7 +71,7 @@ def xentree_learning_report() -> None:
     report = XentreeXELProgressReportOperator(
         task_id="organization_report",
         scope="organization",
-        organization_id="{{ params.organization_id }}",
+        organization_id="{{ params.organization_id or '' }}",
         output_path="{{ params.report_dir }}/" + WEEK_START,
         previous_report_path="{{ params.report_dir }}/" + PREVIOUS_WEEK_START,
         asset=REPORT_ASSET,

@@ -50,6 +50,7 @@ SYNC_SETTINGS = {
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    default_args={"owner": "people-ops"},
     params={
         "roster_dir": Param(ROSTER_DIR, type="string", description="folder or URL of <org_id>.csv rosters"),
         "report_dir": Param(REPORT_DIR, type="string", description="where the JSON reports go"),
@@ -84,6 +85,7 @@ def xentree_org_membership_sync() -> None:
         plan = XentreeOrgMembershipSyncOperator(
             task_id="plan",
             organization_id=organization_id,
+            map_index_template="{{ task.organization_id }}",  # the UI labels each mapped task by it
             dry_run=True,
             report_path=REPORT_PATH + ".plan.json",
             **SYNC_SETTINGS,  # type: ignore[arg-type]
@@ -91,6 +93,7 @@ def xentree_org_membership_sync() -> None:
         apply = XentreeOrgMembershipSyncOperator(
             task_id="apply",
             organization_id=organization_id,
+            map_index_template="{{ task.organization_id }}",
             report_path=REPORT_PATH + ".result.json",
             retries=2,
             **SYNC_SETTINGS,  # type: ignore[arg-type]

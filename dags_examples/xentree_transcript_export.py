@@ -53,8 +53,9 @@ def build_dag(base: str | None = None, dag_id: str = DAG_ID) -> DAG:
         start_date=datetime(2026, 1, 1),
         catchup=False,
         max_active_runs=3,
-        default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+        default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=5)},
         tags=["xentree", "example"],
+        doc_md=__doc__,
     ) as dag:
         wait = XentreeTranscriptSensor(
             task_id="wait_for_transcripts",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure a headless Chromium is available for the HTML report test (tests/integration/test_report_browser.py).
+# Make sure a headless Chromium is available for the browser tests (tests/integration/test_report_browser.py,
+# tests/e2e/test_ui_browser.py).
 #
 # Idempotent and quiet when Chromium is already installed. Otherwise installs Debian's `chromium` package
 # with apt-get (needs root, or passwordless sudo). Always exits 0: when the install is not possible it

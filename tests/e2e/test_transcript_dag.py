@@ -207,7 +207,7 @@ def test_deferrable_sensor_timeout_is_a_skip_with_soft_fail(world, sensor_dag):
 
 
 def test_a_manual_run_without_a_logical_date_fails_at_once_saying_why(world, tmp_path, capfd):
-    """No data interval: the export fails on its first try (no retries burnt) with the clear message."""
+    """No data interval: the run fails on its first try (no retries burnt) with the clear message."""
     from airflow.utils.session import create_session
 
     from dags_examples.xentree_transcript_export import build_dag
@@ -219,9 +219,10 @@ def test_a_manual_run_without_a_logical_date_fails_at_once_saying_why(world, tmp
         states = {
             ti.task_id: (str(ti.state), ti.try_number) for ti in run.get_task_instances(session=session)
         }
-    # The sensor soft-fails (skipped), the export fails for good, not up_for_retry: the DAG allows 2.
-    assert states["wait_for_transcripts"][0] == "skipped"
-    assert states["export_transcripts"] == ("failed", 1)
+    # A configuration error is never soft-failed: the sensor fails for good (not up_for_retry: the DAG
+    # allows 2), and the export does not run.
+    assert states["wait_for_transcripts"] == ("failed", 1)
+    assert states["export_transcripts"][0] == "upstream_failed"
     captured = capfd.readouterr()
     assert "no data interval" in captured.out + captured.err
     assert not list(tmp_path.rglob("*.jsonl.gz"))

@@ -91,7 +91,7 @@ def test_conn_fields_declare_every_extra(info: dict[str, Any]) -> None:
         "verify",
         "max_retries",
         "retry_max_wait",
-        "token_refresh_lead",
+        "refresh_lead_seconds",
         "allow_insecure_http",
         "retry_budget_seconds",
         "request_deadline",
@@ -104,7 +104,7 @@ def test_conn_fields_declare_every_extra(info: dict[str, Any]) -> None:
         assert isinstance(field_type, list)
         assert field_type[-1] == "null", name
         assert field_type[0] in {"string", "integer", "boolean", "number"}, name
-    assert fields["token_refresh_lead"]["schema"]["default"] == 60
+    assert fields["refresh_lead_seconds"]["schema"]["default"] == 60
     assert fields["api_key"]["label"] == "API key (takes precedence over login)"
 
 
@@ -116,11 +116,12 @@ def test_ui_field_behaviour_in_both_formats(info: dict[str, Any]) -> None:
         "relabeling": legacy["relabeling"],
         "placeholders": legacy["placeholders"],
     }
-    assert set(legacy["hidden_fields"]) == {"schema", "port"}
+    assert set(legacy["hidden_fields"]) == {"schema"}
     assert legacy["relabeling"] == {
         "host": "API base URL",
         "login": "E-mail (user login)",
         "password": "Password",
+        "port": "Port (optional; 443 for https)",
     }
     assert legacy["placeholders"]["host"] == "https://my.xentree.com"
 
@@ -162,7 +163,7 @@ def test_legacy_widgets_are_fields_airflow_accepts() -> None:
 
 def test_extra_defaults() -> None:
     defaults = connection_form.extra_defaults()
-    assert defaults["token_refresh_lead"] == 60
+    assert defaults["refresh_lead_seconds"] == 60
     assert defaults["verify"] is True
     assert defaults["allow_insecure_http"] is False
     assert "api_key" not in defaults
@@ -320,6 +321,6 @@ def test_airflow_builds_the_ui_form_from_provider_info() -> None:
     extras = widgets["xentree"]
     assert set(extras) == set(connection_form.conn_fields())
     assert extras["api_key"]["schema"]["format"] == "password"
-    assert extras["token_refresh_lead"]["value"] == refresh_lead_default
+    assert extras["refresh_lead_seconds"]["value"] == refresh_lead_default
     behaviour = behaviours["xentree"]
     assert behaviour["relabeling"]["host"] == "API base URL"

@@ -115,6 +115,24 @@ def deleted_on_an_earlier_try(route: Route, attempt_number: int) -> bool:
     return route.method == "DELETE" and attempt_number > 1
 
 
+def explain_organization_not_found(flow: Flow[RequestStep, Any], org_id: str) -> Flow[RequestStep, Any]:
+    """``flow`` of an API-key call about organization ``org_id``, its 404 saying the key may not cover it."""
+    try:
+        return (yield from flow)
+    except XentreeNotFoundError as error:
+        raise XentreeNotFoundError(
+            f"{error.message}. With an API key this often means the key does not cover organization "
+            f"{org_id!r} (a key belongs to one organization): use an API key of that organization, or a "
+            "login connection of one of its admins",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            method=error.method,
+            path=error.path,
+            retry_after=error.retry_after,
+        ) from error
+
+
 def check_route_auth(route: Route, settings: ClientSettings) -> None:
     """Refuse early, with a clear message, a bearer-only route on an API-key connection."""
     if route.auth is Auth.BEARER and settings.api_key:
@@ -141,7 +159,12 @@ class RequestFlows:
 
     def request(self, route: Route, **options: Unpack[RequestOptions]) -> Flow[RequestStep, Any]:
         """The flow of one call of ``route``; it returns the decoded JSON body (None if empty)."""
-        return self._with_retries(route, self._prepare(route, options), options.get("bearer"), False)
+        send = self._prepare(route, options)
+        flow = self._with_retries(route, send, options.get("bearer"), False)
+        org_id = (options.get("path_params") or {}).get("org_id") or (send.params or {}).get("org_id")
+        if org_id and self.settings.api_key:
+            return explain_organization_not_found(flow, str(org_id))
+        return flow
 
     def login(self) -> Flow[RequestStep, Any]:
         """The login flow with the connection's login and password.

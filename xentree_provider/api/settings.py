@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from xentree_provider.api.errors import XentreeConfigError
+from xentree_provider.api.extra_names import name_as_given, with_current_names
 from xentree_provider.api.retry import RetryPolicy
 from xentree_provider.api.tokens import DEFAULT_REFRESH_LEAD
 
@@ -50,7 +51,8 @@ KNOWN_EXTRAS = frozenset(
         "verify",
         "max_retries",
         "retry_max_wait",
-        "token_refresh_lead",
+        "token_refresh_lead",  # the old name of refresh_lead_seconds
+        "refresh_lead_seconds",
         "allow_insecure_http",
         "retry_budget_seconds",
         "request_deadline",
@@ -104,7 +106,8 @@ RANGES: dict[str, NumberRange] = {
     "retry_max_wait": NumberRange(0.0, 3600.0),
     "retry_budget_seconds": NumberRange(0.0, 86400.0),
     "request_deadline": NumberRange(0.001, 86400.0),
-    "token_refresh_lead": NumberRange(0.0, 86400.0),
+    "token_refresh_lead": NumberRange(0.0, 86400.0),  # the old name of refresh_lead_seconds
+    "refresh_lead_seconds": NumberRange(0.0, 86400.0),
     "max_response_bytes": NumberRange(1024, 2**40, unit="bytes", whole=True),
 }
 
@@ -314,7 +317,8 @@ class ClientSettings:
         overrides: Mapping[str, Any] | None = None,
     ) -> ClientSettings:
         """Build settings from connection fields; ``overrides`` (from the hook) win over the extras."""
-        extras = _parse_extra(extra)
+        given_extras = _parse_extra(extra)
+        extras = with_current_names(given_extras, conn_id)
         unknown = sorted(set(extras) - KNOWN_EXTRAS)
         if unknown:
             log.warning(
@@ -326,7 +330,7 @@ class ClientSettings:
         # The UI saves fields left empty as null or "": that means "not set", so the default applies.
         merged = {
             **{k: v for k, v in extras.items() if v not in (None, "")},
-            **{k: v for k, v in (overrides or {}).items() if v is not None},
+            **{k: v for k, v in with_current_names(overrides or {}, conn_id).items() if v is not None},
         }
 
         api_key = merged.get("api_key") or None
@@ -366,7 +370,8 @@ class ClientSettings:
                 "retry_budget_seconds", merged.get("retry_budget_seconds", DEFAULT_RETRY_BUDGET)
             ),
         )
-        lead = _as_number("token_refresh_lead", merged.get("token_refresh_lead", DEFAULT_REFRESH_LEAD))
+        lead_name = name_as_given("refresh_lead_seconds", given_extras, overrides or {})
+        lead = _as_number(lead_name, merged.get("refresh_lead_seconds", DEFAULT_REFRESH_LEAD))
         deadline = merged.get("request_deadline")
         max_bytes = merged.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
         org = merged.get("organization_id")

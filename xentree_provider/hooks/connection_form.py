@@ -134,11 +134,12 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         default=60,
     ),
     ExtraField(
-        name="token_refresh_lead",
-        label="Token refresh lead (seconds)",
+        # Not "token_refresh_lead": Airflow masks every extra whose name contains "token".
+        name="refresh_lead_seconds",
+        label="Refresh lead (seconds)",
         description=(
             "Login mode: refresh the access token this many seconds before it expires "
-            "(never more than half the token's lifetime)."
+            "(never more than half the token's lifetime). Formerly 'token_refresh_lead', still read."
         ),
         type="number",
         default=60,
@@ -172,14 +173,17 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
 )
 
 FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden_fields": ["schema", "port"],
+    # The port stays visible: the Test button of the Airflow 3.3.2 UI needs a stored port (airflow#73298).
+    "hidden_fields": ["schema"],
     "relabeling": {
         "host": "API base URL",
         "login": "E-mail (user login)",
         "password": "Password",
+        "port": "Port (optional; 443 for https)",
     },
     "placeholders": {
         "host": DEFAULT_HOST,
+        "port": "443",
         "login": "pipeline-user@example.com",
         "password": "login mode only",
         "description": "Xentree API",

@@ -50,7 +50,12 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 
 from xentree_provider._compat import AirflowSensorTimeout, AirflowSkipException, conf
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
-from xentree_provider.api.errors import XentreeError
+from xentree_provider.api.errors import (
+    XentreeAuthError,
+    XentreeConfigError,
+    XentreeError,
+    XentreePermissionError,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -62,6 +67,9 @@ __all__ = ["XentreeConditionSensor"]
 
 DEFER_TIMEOUT_GRACE = 300.0
 """Seconds past the trigger's own deadline after which Airflow gives up on the deferral (a backstop)."""
+NEVER_SKIPPED: tuple[type[XentreeError], ...] = (XentreeConfigError, XentreeAuthError, XentreePermissionError)
+"""Errors that fail the task even with ``soft_fail`` (waiting longer cannot fix them); ``never_fail``
+explicitly asks for a skip on any error, so it still skips them (and logs why)."""
 
 
 class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
@@ -77,6 +85,9 @@ class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
     :param timeout: seconds before the sensor gives up (``AirflowSensorTimeout``; skipped with
         ``soft_fail``).
     :param mode: ``poke`` or ``reschedule`` when not deferrable.
+
+    With ``soft_fail`` a timeout skips the task, and the reason is logged at WARNING; configuration and
+    credential errors (:data:`NEVER_SKIPPED`) still fail it. ``never_fail`` skips on any error, logging why.
     """
 
     condition: ClassVar[str] = ""
@@ -127,7 +138,10 @@ class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         """Poke/reschedule as usual; when deferrable, check once, then defer to the trigger."""
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSkipException as skip:
+                raise self.failure_or_skip(skip)  # noqa: B904 - the original error, with its own cause
         started = time.time()
         kwargs = self.condition_kwargs(context)
         met, details = self.check(self.hook, **kwargs)
@@ -153,6 +167,35 @@ class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
             deadline=deadline,
             hook_overrides=self.hook_overrides,
         )
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the trigger; a skip for a configuration or credential error fails instead."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as skip:
+            raise self.failure_or_skip(skip)  # noqa: B904 - the original error, with its own cause
+
+    def failure_or_skip(self, skip: AirflowSkipException) -> BaseException:
+        """With ``soft_fail``, the error to raise instead of ``skip`` if one of :data:`NEVER_SKIPPED` caused
+        it; else ``skip``.
+
+        A skip that stands is logged at WARNING with its cause, so the log says why the task was skipped.
+        """
+        cause: BaseException | None = skip.__cause__ if self.soft_fail else None
+        while cause is not None:
+            if isinstance(cause, NEVER_SKIPPED):
+                self.log.error(
+                    "%s: failed, not skipped: soft_fail never skips a configuration or credential error: %s",
+                    self.task_id,
+                    cause,
+                )
+                return cause
+            cause = cause.__cause__
+        reason = (
+            f"{skip} ({type(skip.__cause__).__name__}: {skip.__cause__})" if skip.__cause__ else str(skip)
+        )
+        self.log.warning("%s: skipped: %s", self.task_id, reason)
+        return skip
 
     @fail_fast_on_bad_config
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:

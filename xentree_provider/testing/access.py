@@ -8,10 +8,10 @@ from xentree_provider.testing.seed import Organization, World
 
 
 def visible_organizations(world: World, principal: Principal) -> list[Organization]:
-    """Organizations the caller can see (an API key sees its own organization only)."""
+    """Organizations the caller can see (an API key sees the organizations it covers only)."""
     if principal.api_key is not None:
-        organization = world.orgs.get(principal.api_key.org_id)
-        return [organization] if organization else []
+        covered = (world.orgs.get(org_id) for org_id in principal.api_key.organization_ids)
+        return [organization for organization in covered if organization is not None]
     return [org for org in world.orgs.values() if principal.user.id in world.members.get(org.id, {})]
 
 

@@ -365,13 +365,20 @@ class AirflowCluster:
 
     def _wait(self, what: str, probe: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
         deadline = time.monotonic() + timeout
+        unanswered: requests.RequestException | None = None
         while True:
             self._check_alive()
-            value = probe()
+            try:
+                value = probe()
+            except requests.RequestException as error:  # a busy api-server: ask again until the deadline
+                unanswered, value = error, None
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.logs_tail()}")
+                last = f" (last request failed: {unanswered})" if unanswered else ""
+                raise ClusterError(
+                    f"timed out after {timeout:.0f}s waiting for {what}{last}\n{self.logs_tail()}"
+                )
             time.sleep(interval)
 
     def import_errors(self) -> list[dict[str, Any]]:

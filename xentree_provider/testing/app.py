@@ -24,6 +24,7 @@ from xentree_provider.testing.routes import (
     live,
     organizations,
     progress,
+    web,
     xel,
 )
 from xentree_provider.testing.state import SandboxState
@@ -39,6 +40,7 @@ ROUTERS = (
     conversations.router,
     integrations.router,
     admin.router,
+    web.router,
 )
 
 

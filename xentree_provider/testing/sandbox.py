@@ -17,6 +17,7 @@ from typing import Any
 from xentree_provider.testing.config import SandboxConfig, parse_faults
 from xentree_provider.testing.readiness import READY_PREFIX as READY_PREFIX  # kept importable from here
 from xentree_provider.testing.readiness import ready_line
+from xentree_provider.testing.seed import DEMO_KEY_NAME
 
 
 def is_loopback(host: str) -> bool:
@@ -100,13 +101,14 @@ def connection_banner(url: str, credentials: dict[str, Any]) -> str:
         "login": credentials["email"],
         "password": credentials["password"],
     }
-    key = {"conn_type": "xentree", "host": url, "extra": {"api_key": credentials["api_keys"]["full"]["key"]}}
+    demo_key = credentials["api_keys"][DEMO_KEY_NAME]["key"]
+    key = {"conn_type": "xentree", "host": url, "extra": {"api_key": demo_key}}
     return "\n".join(
         [
             f"Xentree sandbox serving {url}  (admin: {url}/__sandbox/credentials, Ctrl-C to stop)",
             "# user login:",
             f"export AIRFLOW_CONN_XENTREE_DEFAULT='{json.dumps(login)}'",
-            "# or API key (every scope):",
+            "# or API key (every scope, every demo organization):",
             f"export AIRFLOW_CONN_XENTREE_DEFAULT='{json.dumps(key)}'",
         ]
     )

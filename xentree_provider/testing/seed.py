@@ -45,6 +45,8 @@ KEY_SCOPES: dict[str, tuple[str, ...]] = {
     "xel": ("xel:read", "xel:write"),
     "rag": ("rag:read",),
 }
+#: The key the sandbox offers for demos: every scope, and every seeded organization (not only the first).
+DEMO_KEY_NAME = "demo"
 ROLES: tuple[str, ...] = ("owner", "admin", "manager", "member")
 CEFR: tuple[str, ...] = ("A1", "A2", "B1", "B2", "C1", "C2")
 SKILLS: tuple[str, ...] = ("speaking", "writing", "listening", "reading", "vocabulary")
@@ -213,13 +215,22 @@ class Member:
 
 @dataclass(frozen=True)
 class ApiKey:
-    """A seeded API key; belongs to one user and one organization."""
+    """A seeded API key; belongs to one user and one organization (``org_id``).
+
+    ``extra_org_ids`` are further organizations the key covers (the demo key covers them all).
+    """
 
     name: str
     key: str
     scopes: tuple[str, ...]
     user_id: str
     org_id: str
+    extra_org_ids: tuple[str, ...] = ()
+
+    @property
+    def organization_ids(self) -> tuple[str, ...]:
+        """Every organization the key covers, its own first."""
+        return (self.org_id, *(org_id for org_id in self.extra_org_ids if org_id != self.org_id))
 
 
 class TranscriptRow(NamedTuple):
@@ -386,6 +397,11 @@ class World:
         for name, scopes in KEY_SCOPES.items():
             key = "xntr-" + random_token(secret_rng, 64)
             self.api_keys[key] = ApiKey(name, key, scopes, self.primary.id, self.first_org.id)
+        # Its own generator, so that adding it left every other seeded secret as it was.
+        demo_key = "xntr-" + random_token(random.Random(f"{self.seed}:demo-key"), 64)
+        self.api_keys[demo_key] = ApiKey(
+            DEMO_KEY_NAME, demo_key, ALL_SCOPES, self.primary.id, self.first_org.id, tuple(self.orgs)
+        )
 
     def _role_for(self, org_index: int, pos: int, user: User) -> str:
         if pos == 0:

@@ -24,7 +24,12 @@ def world_credentials(world: World) -> dict[str, Any]:
         "password": world.password,
         "user_id": world.primary.id,
         "api_keys": {
-            key.name: {"key": key.key, "scopes": list(key.scopes), "organization_id": key.org_id}
+            key.name: {
+                "key": key.key,
+                "scopes": list(key.scopes),
+                "organization_id": key.org_id,
+                "organization_ids": list(key.organization_ids),
+            }
             for key in world.api_keys.values()
         },
         "organizations": {
