@@ -11,7 +11,8 @@ Guarantees:
 * the connection is fetched asynchronously, on first poll, by
   :class:`~xentree_provider.hooks.xentree_async.XentreeAsyncHook`, which applies the same
   authentication and retry policy (``Retry-After``, backoff, token refresh) as the sync hook;
-* ``deadline`` is absolute (epoch seconds), so a restarted trigger does not wait longer in total;
+* ``deadline`` is absolute (epoch seconds), so a restarted trigger does not wait longer in total, and
+  a check still running :data:`LAST_CHECK_SECONDS` after it (a server trickling its answer) is cut off;
 * the run ends with exactly one event: ``{"status": "success" | "timeout" | "error", ...}``.
 
 Event payloads::
@@ -34,11 +35,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from xentree_provider.api import errors as xentree_errors
 from xentree_provider.api.errors import XentreeError
-from xentree_provider.triggers._shared_poll import join_poll_group
+from xentree_provider.triggers._shared_poll import PollGroup, join_poll_group
 
 __all__ = ["XentreeConditionTrigger", "error_from_event", "error_to_event"]
 
 _PRIMITIVES = (str, int, float, bool, type(None))
+
+#: How long past the deadline a check still running may take to finish (its details go in the event).
+LAST_CHECK_SECONDS = 5.0
 
 
 def error_to_event(error: BaseException) -> dict[str, Any]:
@@ -148,6 +152,34 @@ class XentreeConditionTrigger(BaseTrigger):
         overrides = tuple(sorted((key, repr(value)) for key, value in self.hook_overrides.items()))
         return type(self), self.conn_id, overrides, self.poke_interval
 
+    def _check_bound(self) -> float | None:
+        """How long one check may run: until :data:`LAST_CHECK_SECONDS` past the deadline, so that a
+        server trickling its answer cannot hold the trigger beyond it."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.time(), 0.0) + LAST_CHECK_SECONDS
+
+    def _timeout_event(self, polls: int, details: Any) -> dict[str, Any]:
+        return {
+            "condition": self.condition,
+            "status": "timeout",
+            "details": details,
+            "polls": polls,
+            "message": f"condition {self.condition!r} not met by the deadline after {polls} check(s): "
+            f"{details}",
+        }
+
+    async def _check_once(
+        self, check: Any, hook: Any, group: PollGroup | None, target: int | None
+    ) -> tuple[bool, dict[str, Any]]:
+        """One check: with the round's shared reads, or alone (no group, or the check at the deadline)."""
+        if group is None or target is None:
+            result: tuple[bool, dict[str, Any]] = await check(hook, **self.condition_kwargs)
+            return result
+        async with group.reads_for(target, hook) as reads:
+            result = await check(reads, **self.condition_kwargs)
+            return result
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the condition is met, the deadline passes or an error occurs; yield one event."""
         from xentree_provider.conditions.registry import get_condition
@@ -168,25 +200,21 @@ class XentreeConditionTrigger(BaseTrigger):
                     target = None if group is None else group.first_round()
                     while True:
                         polls += 1
-                        if group is not None and target is not None:
-                            async with group.reads_for(target, hook) as reads:
-                                met, details = await check(reads, **self.condition_kwargs)
+                        try:
+                            met, details = await asyncio.wait_for(
+                                self._check_once(check, hook, group, target), self._check_bound()
+                            )
+                        except asyncio.TimeoutError:
+                            event = self._timeout_event(polls, {"check": "did not finish by the deadline"})
+                            break
+                        if target is not None:
                             last_round = target
-                        else:
-                            met, details = await check(hook, **self.condition_kwargs)
                         if met:
                             event = {**base, "status": "success", "details": details, "polls": polls}
                             break
                         remaining = None if self.deadline is None else self.deadline - time.time()
                         if remaining is not None and remaining <= 0:
-                            event = {
-                                **base,
-                                "status": "timeout",
-                                "details": details,
-                                "polls": polls,
-                                "message": f"condition {self.condition!r} not met by the deadline "
-                                f"after {polls} check(s): {details}",
-                            }
+                            event = self._timeout_event(polls, details)
                             break
                         wait, target = self.poke_interval, None
                         if group is not None:
