@@ -113,19 +113,20 @@ def test_many_waiting_triggers_make_one_read_per_round(world):
         while len(CHECKS) < count * rounds_wanted:
             await asyncio.sleep(0.01)
         (group,) = open_poll_groups()
-        rounds, members = group.rounds, group.members
+        members = group.members
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         assert open_poll_groups() == []
-        return rounds, members
+        return group.rounds, members
 
     rounds, members = asyncio.run(scenario())
     assert members == count
     assert rounds >= rounds_wanted
     # Each round is one read of the first page, whichever of the 40 triggers came first; checks of a
-    # round that started while a trigger lagged join that round (no read of their own).
-    assert list_reads(world) == rounds
+    # round that started while a trigger lagged join that round (no read of their own). The last
+    # round's read may have been cut by the cancellation before it was sent.
+    assert rounds - 1 <= list_reads(world) <= rounds
     assert world.counters()["logins"] == 1
 
 
