@@ -58,7 +58,8 @@ find_python() {
 UV="$(find_uv)"
 export UV_PYTHON_DOWNLOADS=never
 TIMEFORMAT="%R %U %S"  # for `time`: wall, user and system seconds
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/xentree-matrix.XXXXXX")"
+# Not named after the package: tests look for "xentree" in Airflow's output, and paths would match.
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ci-matrix.XXXXXX")"
 cleanup() {
     if [ -z "${XENTREE_MATRIX_KEEP:-}" ]; then rm -rf "$WORK"; else log "kept $WORK"; fi
 }
@@ -94,16 +95,14 @@ done
 
 ARTIFACTS="$ROOT/test-artifacts"
 mkdir -p "$ARTIFACTS"
-rows=()
-failed=0
-
-for leg in $LEGS; do
-    airflow_minor="${leg%%:*}"
-    python_minor="${leg##*:}"
-    name="airflow-$airflow_minor-py$python_minor"
-    leg_dir="$WORK/$name"
-    leg_start=$SECONDS
-    result=failed counts="-" airflow_version="-" cpu="-"
+# One leg: writes its table row to $WORK/rows/<n> and its output to $WORK/logs/<n>.log.
+run_leg() {
+    local index="$1" leg="$2"
+    shift 2
+    local airflow_minor="${leg%%:*}" python_minor="${leg##*:}"
+    local name="airflow-$airflow_minor-py$python_minor"
+    local leg_dir="$WORK/$name" leg_start=$SECONDS
+    local result=failed counts="-" airflow_version="-" cpu="-" python python_version rc pins=()
     log "=== $name"
     python="$(find_python "$python_minor")" || python=""
     read -r -a pins <<<"${LEG_PINS[$airflow_minor]:-}"
@@ -120,19 +119,17 @@ for leg in $LEGS; do
             tail -n 1)"
         python_version="$("$leg_dir/venv/bin/python" -c 'import platform; print(platform.python_version())')"
         python_minor="$python_version"
-        log "Airflow $airflow_version, Python $python_version, install $((SECONDS - leg_start))s"
+        log "$name: Airflow $airflow_version, Python $python_version, install $((SECONDS - leg_start))s"
         mkdir -p "$leg_dir/home"
         rc=0
         # bin/pytest (not python -m pytest): the working directory must not go on sys.path, so that
         # xentree_provider is the installed wheel; tests/conftest.py checks it. `time` adds the CPU
         # seconds (tests and the servers they start), the figure that carries over to another machine.
-        exec 3>&2
         { time (cd "$SRC" && env AIRFLOW_HOME="$leg_dir/home" PYTHONPATH="$WORK/examples-path" \
             XENTREE_EXPECT_INSTALLED_IN="$leg_dir/venv" \
             "$leg_dir/venv/bin/pytest" -p no:cacheprovider -q -m "$MARKERS" \
-            --junitxml="$ARTIFACTS/matrix-$name.xml" "$@" 2>&3); } 2>"$leg_dir/time" || rc=$?
-        exec 3>&-
-        cpu="$(awk '{printf "%d", $2 + $3}' "$leg_dir/time" 2>/dev/null || echo "-")"
+            --junitxml="$ARTIFACTS/matrix-$name.xml" "$@" 2>&1); } 2>"$leg_dir/time" || rc=$?
+        cpu="$(tail -n 1 "$leg_dir/time" | awk '{printf "%d", $2 + $3}' 2>/dev/null || echo "-")"
         counts="$("$leg_dir/venv/bin/python" - "$ARTIFACTS/matrix-$name.xml" <<'EOF' 2>/dev/null || echo "-"
 import sys
 import xml.etree.ElementTree as ET
@@ -145,9 +142,29 @@ EOF
 )"
         if [ "$rc" -eq 0 ]; then result=ok; fi
     fi
-    [ "$result" = ok ] || failed=1
-    rows+=("$name|$airflow_version|$python_minor|$result|$counts|$((SECONDS - leg_start))|$cpu")
+    printf '%s\n' "$name|$airflow_version|$python_minor|$result|$counts|$((SECONDS - leg_start))|$cpu" \
+        >"$WORK/rows/$index"
     rm -rf "$leg_dir"
+}
+
+# Legs run JOBS at a time (default 2: a leg is mostly one busy process, and CI has 2 cores).
+JOBS="${XENTREE_MATRIX_JOBS:-2}"
+mkdir -p "$WORK/rows" "$WORK/logs"
+index=0
+for leg in $LEGS; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+    index=$((index + 1))
+    run_leg "$index" "$leg" "$@" >"$WORK/logs/$index.log" 2>&1 &
+done
+wait || true
+failed=0
+rows=()
+for n in $(seq 1 "$index"); do
+    printf '\n----- %s -----\n' "$(cut -d'|' -f1 "$WORK/rows/$n" 2>/dev/null || echo "leg $n")"
+    cat "$WORK/logs/$n.log"
+    row_text="$(cat "$WORK/rows/$n" 2>/dev/null || echo "leg $n|-|-|crashed|-|-|-")"
+    rows+=("$row_text")
+    case "$row_text" in *"|ok|"*) ;; *) failed=1 ;; esac
 done
 
 printf '\nCompatibility matrix (built wheel, clean venvs; markers: %s)\n\n' "$MARKERS"

@@ -177,10 +177,14 @@ def test_trigger_times_out_at_its_deadline(world):
         poke_interval=0.1,
         deadline=time.time() + 0.5,
     )
+    deadline = trigger.deadline
     events = run_trigger(trigger)
     assert [e["status"] for e in events] == ["timeout"]
     assert events[0]["details"]["count"] == day_count()
-    assert events[0]["polls"] >= 2
+    # Not a count of polls within 0.5 s: a loaded machine may manage one. The event comes after the
+    # deadline, having checked at least once.
+    assert events[0]["polls"] >= 1
+    assert time.time() >= deadline
 
 
 def test_trigger_waits_for_a_new_transcript(world):
@@ -194,7 +198,13 @@ def test_trigger_waits_for_a_new_transcript(world):
     )
 
     def save_later() -> None:
-        time.sleep(0.6)
+        # After the trigger's first poll has been answered (not after a fixed delay, which a loaded
+        # machine may outlast before polling at all): the second poll or a later one finds it.
+        give_up_at = time.monotonic() + 60
+        while world.counters()["requests"].get("GET /api/live/transcripts", 0) < 1:
+            if time.monotonic() > give_up_at:
+                break
+            time.sleep(0.05)
         XentreeHook().save_transcript(now + timedelta(seconds=2), now + timedelta(seconds=9), [])
 
     thread = threading.Thread(target=save_later)
