@@ -28,12 +28,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from xentree_provider.api import errors as xentree_errors
 from xentree_provider.api.errors import XentreeError
+from xentree_provider.triggers._shared_poll import PollGroup, join_poll_group
 
 __all__ = ["XentreeConditionTrigger", "error_from_event", "error_to_event"]
 
@@ -98,6 +100,10 @@ class XentreeConditionTrigger(BaseTrigger):
     :param deadline: absolute time (epoch seconds) after which the trigger reports ``timeout``; the
         condition is checked one last time at the deadline. None waits forever.
     :param hook_overrides: keyword overrides for the hook (``timeout``, ``max_retries``, ...).
+    :param share_polls: share each read with the other condition triggers of the same connection,
+        hook overrides and poke interval in this triggerer (see
+        :mod:`xentree_provider.triggers._shared_poll`): one read per interval for all of them, each
+        judging the same records with its own condition. False reads alone every time.
     """
 
     def __init__(
@@ -108,6 +114,7 @@ class XentreeConditionTrigger(BaseTrigger):
         poke_interval: float = 60.0,
         deadline: float | None = None,
         hook_overrides: dict[str, Any] | None = None,
+        share_polls: bool = True,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if poke_interval < 0:
@@ -118,6 +125,7 @@ class XentreeConditionTrigger(BaseTrigger):
         self.poke_interval = float(poke_interval)
         self.deadline = None if deadline is None else float(deadline)
         self.hook_overrides = dict(hook_overrides or {})
+        self.share_polls = bool(share_polls)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and primitive state."""
@@ -130,6 +138,7 @@ class XentreeConditionTrigger(BaseTrigger):
                 "poke_interval": self.poke_interval,
                 "deadline": self.deadline,
                 "hook_overrides": self.hook_overrides,
+                "share_polls": self.share_polls,
             },
         )
 
@@ -137,6 +146,11 @@ class XentreeConditionTrigger(BaseTrigger):
         from xentree_provider.hooks.xentree_async import XentreeAsyncHook
 
         return XentreeAsyncHook(self.conn_id, **self.hook_overrides)
+
+    def _poll_key(self) -> tuple[Any, ...]:
+        """What triggers must have in common to share their reads."""
+        overrides = tuple(sorted((key, repr(value)) for key, value in self.hook_overrides.items()))
+        return type(self), self.conn_id, overrides, self.poke_interval
 
     def _check_bound(self) -> float | None:
         """How long one check may run: until :data:`LAST_CHECK_SECONDS` past the deadline, so that a
@@ -155,6 +169,17 @@ class XentreeConditionTrigger(BaseTrigger):
             f"{details}",
         }
 
+    async def _check_once(
+        self, check: Any, hook: Any, group: PollGroup | None, target: int | None
+    ) -> tuple[bool, dict[str, Any]]:
+        """One check: with the round's shared reads, or alone (no group, or the check at the deadline)."""
+        if group is None or target is None:
+            result: tuple[bool, dict[str, Any]] = await check(hook, **self.condition_kwargs)
+            return result
+        async with group.reads_for(target, hook) as reads:
+            result = await check(reads, **self.condition_kwargs)
+            return result
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the condition is met, the deadline passes or an error occurs; yield one event."""
         from xentree_provider.conditions.registry import get_condition
@@ -165,27 +190,47 @@ class XentreeConditionTrigger(BaseTrigger):
         try:
             try:
                 check = get_condition(self.condition)
-                while True:
-                    polls += 1
-                    try:
-                        met, details = await asyncio.wait_for(
-                            check(hook, **self.condition_kwargs), self._check_bound()
+                async with AsyncExitStack() as stack:
+                    group = None
+                    if self.share_polls and self.poke_interval > 0:
+                        group = await stack.enter_async_context(
+                            join_poll_group(self._poll_key(), self.poke_interval, self._hook)
                         )
-                    except asyncio.TimeoutError:
-                        event = self._timeout_event(polls, {"check": "did not finish by the deadline"})
-                        break
-                    if met:
-                        event = {**base, "status": "success", "details": details, "polls": polls}
-                        break
-                    remaining = None if self.deadline is None else self.deadline - time.time()
-                    if remaining is not None and remaining <= 0:
-                        event = self._timeout_event(polls, details)
-                        break
-                    wait = self.poke_interval if remaining is None else min(self.poke_interval, remaining)
-                    self.log.info(
-                        "Condition %s not met yet (%s); next check in %.1f s", self.condition, details, wait
-                    )
-                    await asyncio.sleep(wait)
+                    last_round = -1
+                    target = None if group is None else group.first_round()
+                    while True:
+                        polls += 1
+                        try:
+                            met, details = await asyncio.wait_for(
+                                self._check_once(check, hook, group, target), self._check_bound()
+                            )
+                        except asyncio.TimeoutError:
+                            event = self._timeout_event(polls, {"check": "did not finish by the deadline"})
+                            break
+                        if target is not None:
+                            last_round = target
+                        if met:
+                            event = {**base, "status": "success", "details": details, "polls": polls}
+                            break
+                        remaining = None if self.deadline is None else self.deadline - time.time()
+                        if remaining is not None and remaining <= 0:
+                            event = self._timeout_event(polls, details)
+                            break
+                        wait, target = self.poke_interval, None
+                        if group is not None:
+                            target = group.next_round(last_round)
+                            wait = group.seconds_until(target)
+                        if remaining is not None and remaining <= wait:
+                            wait, target = remaining, None  # the last check, at the deadline, reads alone
+                        self.log.info(
+                            "Condition %s not met yet (%s); next check in %.1f s",
+                            self.condition,
+                            details,
+                            wait,
+                        )
+                        await asyncio.sleep(wait)
+                        if group is not None and target is not None:
+                            target = group.next_round(last_round)  # later, if the loop fell behind
             except asyncio.CancelledError:
                 raise
             except Exception as error:
