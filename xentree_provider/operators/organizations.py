@@ -96,9 +96,12 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         plan for approval, and the apply step then needs ``approved_plan``.
     :param approved_plan: the dry-run report a human approved; re-checked against the organization as
         it is now, applied only if what changed since passes the guards. Templated.
+    :param approval_task_id: the HITL approval task (``ApprovalOperator``) of this run whose answer must
+        be "Approve" for ``approved_plan`` to count (same map index); recommended with ``approved_plan``.
     :param remove_after_missing_runs: remove a member only after N consecutive runs without it (default 1).
-    :param previous_report_path: where the previous run's report is (a ``.json`` file, or a folder
-        searched for the newest report named like ``report_path``); default ``report_path``. Templated.
+    :param previous_report_path: the previous run's report: a file, or a pattern with ``*`` whose last
+        match in path order is taken (``reports/*/{organization_id}.json``); default ``report_path``.
+        Templated.
     :param removal_mode: ``delete`` (default) or ``report_only`` (removals are reported, never sent).
     :param dry_run: plan and report only; no write, and the guards never fail.
     :param source_format: ``auto``, ``csv``, ``json`` or ``jsonl``.
@@ -137,6 +140,7 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         allow_empty_source: bool = False,
         on_guard: GuardMode = "fail",
         approved_plan: str | None = None,
+        approval_task_id: str | None = None,
         remove_after_missing_runs: int = 1,
         previous_report_path: str | None = None,
         removal_mode: RemovalMode = "delete",
@@ -160,7 +164,7 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         self.remove_missing, self.protected = remove_missing, protected
         self.max_removals, self.max_changes_ratio = max_removals, max_changes_ratio
         self.min_changes_allowed, self.allow_empty_source = min_changes_allowed, allow_empty_source
-        self.on_guard, self.approved_plan = on_guard, approved_plan
+        self.on_guard, self.approved_plan, self.approval_task_id = on_guard, approved_plan, approval_task_id
         self.remove_after_missing_runs, self.removal_mode = remove_after_missing_runs, removal_mode
         # ``dry_run`` would shadow BaseOperator.dry_run(), Airflow's own render-only hook.
         self.plan_only = dry_run
@@ -217,9 +221,14 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
             self._write(report_path, report)
             result = task_result(org, plan, shown_path, dry_run=True, guards=guards)
             first_removals = [a.email for a in plan.of_kind("remove")[:10]]
-            return {**result, "approval_required": approval_needed, "first_removals": first_removals}
+            return {
+                **result,
+                "approval_required": approval_needed,
+                "guard_violations": list(guards.violations),
+                "first_removals": first_removals,
+            }
 
-        approval = self._check_approval(planned, report, report_path)
+        approval = self._check_approval(planned, report, report_path, context)
         if not guards.ok and approval is None:
             report["status"] = "blocked"
             self._write(report_path, report)
@@ -280,11 +289,22 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         return state
 
     def _check_approval(
-        self, planned: PlannedSync, report: dict[str, Any], report_path: ObjectStoragePath | None
+        self,
+        planned: PlannedSync,
+        report: dict[str, Any],
+        report_path: ObjectStoragePath | None,
+        context: Context,
     ) -> ApprovalCheck | None:
         """None without an approved plan; raises MembershipDriftError when it no longer holds."""
-        if self.approved_plan is None:
+        if not self.approved_plan:
             return None
+        if self.approval_task_id is not None and not _approved_in(context, self.approval_task_id):
+            report["status"] = "blocked"
+            self._write(report_path, report)
+            raise MembershipGuardError(
+                f"Membership sync of organization {planned.org}: the approval task {self.approval_task_id!r} "
+                "did not answer 'Approve'; nothing was changed."
+            )
         location = output_path(with_org(self.approved_plan, planned.org), self.report_conn_id)
         stored, problem = read_json(location)
         check = (
@@ -314,6 +334,13 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
             report["audit_log"] = str(audit)
         write_report(path, report)
         self.log.info("Membership report written to %s", path)
+
+
+def _approved_in(context: Context, task_id: str) -> bool:
+    """Whether the HITL task ``task_id`` (same map index as this task) answered "Approve"."""
+    ti = context["ti"]
+    answer = ti.xcom_pull(task_ids=task_id, map_indexes=ti.map_index)
+    return isinstance(answer, dict) and answer.get("chosen_options") == ["Approve"]
 
 
 def _request_ids(hook: Any) -> Any:
