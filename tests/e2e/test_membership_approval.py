@@ -26,7 +26,7 @@ import pytest
 from xentree_provider.testing import SandboxServer
 from xentree_provider.testing.airflow_cluster import AirflowCluster
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags_examples"
 DAG_ID = "xentree_org_membership_sync"
@@ -44,7 +44,7 @@ def sandbox() -> Iterator[SandboxServer]:
 @pytest.fixture(scope="module")
 def cluster(sandbox: SandboxServer) -> Iterator[AirflowCluster]:
     env = {"AIRFLOW_CONN_XENTREE_DEFAULT": sandbox.connection_env()}
-    with AirflowCluster(DAGS_FOLDER, env=env) as running:
+    with AirflowCluster(DAGS_FOLDER, env=env, startup_timeout=420) as running:
         running.wait_for_dags([DAG_ID])
         yield running
     assert not running.running
