@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import Asset, Param, dag, task
 
+from xentree_provider._compat import CronDataIntervalTimetable
 from xentree_provider.operators.english import XentreeXELProgressReportOperator
 from xentree_provider.operators.knowledge import XentreeKnowledgeSearchOperator
 

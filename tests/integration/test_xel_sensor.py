@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
+from xentree_provider._compat import AirflowSensorTimeout, TaskDeferred
 from xentree_provider.api.errors import XentreeNotFoundError
 from xentree_provider.hooks.xentree import XentreeHook
 from xentree_provider.sensors.english import XentreeXELProgressSensor

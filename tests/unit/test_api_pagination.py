@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 
-from xentree_provider.api.errors import XentreeResponseError
+from xentree_provider.api.errors import XentreeConfigError, XentreeResponseError
 from xentree_provider.api.pagination import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
+    MAX_PAGES,
     PageReader,
     aiter_records,
     iter_records,
+    page_fingerprint,
 )
-from xentree_provider.api.routes import Paging
+from xentree_provider.api.routes import ROUTES, Paging
 
 
 class FakeList:
@@ -230,3 +232,137 @@ def test_aiter_records_is_lazy() -> None:
 
     assert len(asyncio.run(first_three())) == 3
     assert len(fake.calls) == 1
+
+
+# --------------------------------------------------------------------------- repeats and the page cap
+
+
+class Cycling:
+    """A server that ignores the paging parameters and answers ``pages`` in turn, forever."""
+
+    def __init__(self, pages: list[Any]) -> None:
+        self.answers = itertools.cycle(pages)
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, params: dict[str, Any]) -> Any:
+        self.calls.append(params)
+        if len(self.calls) > 1000:
+            raise AssertionError("the reader kept asking: no repeat detected")
+        return next(self.answers)
+
+
+def page(*ids: str) -> list[dict[str, str]]:
+    return [{"id": i, "session_started_at": "2026-11-01T00:00:00Z"} for i in ids]
+
+
+@pytest.mark.parametrize("period", [1, 2, 3])
+def test_a_cycle_of_pages_is_an_error_after_one_round(period: int) -> None:
+    pages = [page(f"p{n}a", f"p{n}b") for n in range(period)]
+    fetch = Cycling(pages)
+    reader = PageReader(page_size=2, method="GET", path="/api/live/transcripts")
+    with pytest.raises(XentreeResponseError, match="same page again") as info:
+        list(iter_records(fetch, reader))
+    assert len(fetch.calls) == period + 1
+    error = info.value
+    assert (error.method, error.path) == ("GET", "/api/live/transcripts")
+    assert f"page {period + 1} repeats page 1" in error.message
+    assert "'p0a'" in error.message  # what repeated
+    assert str(error).startswith("GET /api/live/transcripts: ")
+
+
+@pytest.mark.parametrize("period", [1, 2, 3])
+def test_a_cycle_is_an_error_in_the_async_reader_too(period: int) -> None:
+    pages = [page(f"p{n}a", f"p{n}b") for n in range(period)]
+    fetch = Cycling(pages)
+
+    async def read() -> list[Any]:
+        async def afetch(params: dict[str, Any]) -> Any:
+            return fetch(params)
+
+        return [r async for r in aiter_records(afetch, PageReader(page_size=2))]
+
+    with pytest.raises(XentreeResponseError, match=f"page {period + 1} repeats page 1"):
+        asyncio.run(read())
+    assert len(fetch.calls) == period + 1
+
+
+def test_a_cycle_is_found_whatever_page_it_comes_back_to() -> None:
+    """A, B, C, B: the repeat is of page 2, not of the one just before."""
+    fetch = Cycling([page("a1", "a2"), page("b1", "b2"), page("c1", "c2"), page("b1", "b2")])
+    with pytest.raises(XentreeResponseError, match="page 4 repeats page 2"):
+        list(iter_records(fetch, PageReader(page_size=2)))
+
+
+def test_a_repeat_is_recognised_by_ids_even_if_the_content_or_order_changed() -> None:
+    first = [{"id": "a", "n": 1}, {"id": "b", "n": 2}]
+    again = [{"id": "b", "n": 3}, {"id": "a", "n": 4}]
+    fetch = Cycling([first, again])
+    with pytest.raises(XentreeResponseError, match="page 2 repeats page 1"):
+        list(iter_records(fetch, PageReader(page_size=2)))
+
+
+def test_records_without_ids_are_compared_by_content() -> None:
+    fetch = Cycling([[{"n": 1}, {"n": 2}], [{"n": 3}, {"n": 4}]])
+    with pytest.raises(XentreeResponseError, match="identical content"):
+        list(iter_records(fetch, PageReader(page_size=2)))
+
+
+def test_pages_that_overlap_in_part_are_not_a_repeat() -> None:
+    """A list that shifted while paging repeats one record on the next page: that is read on."""
+    pages = iter([page("a", "b", "c"), page("c", "d", "e"), page("f")])
+    records = list(iter_records(lambda params: next(pages), PageReader(page_size=3)))
+    assert [r["id"] for r in records] == ["a", "b", "c", "c", "d", "e", "f"]
+
+
+def test_an_envelope_that_keeps_its_page_number_and_content_is_a_repeat() -> None:
+    body = {"items": page("x", "y"), "page": 1, "limit": 2, "total": 10}
+    fetch = Cycling([body])
+    with pytest.raises(XentreeResponseError, match="same page again"):
+        list(iter_records(fetch, PageReader(page_size=2, paging=Paging.PAGE)))
+
+
+def test_the_page_cap_ends_a_list_that_never_ends() -> None:
+    counter = itertools.count()
+
+    def endless(params: dict[str, Any]) -> Any:
+        return page(*(f"r{next(counter)}" for _ in range(params["limit"])))
+
+    reader = PageReader(page_size=5, max_pages=7, method="GET", path="/api/organizations")
+    with pytest.raises(XentreeResponseError, match="did not end after 7 pages") as info:
+        list(iter_records(endless, reader))
+    assert "max_pages=7" in info.value.message
+    assert "35 records" in info.value.message
+    assert reader.pages_read == 7
+    assert info.value.path == "/api/organizations"
+
+
+def test_a_list_ending_exactly_at_the_cap_is_read_whole() -> None:
+    fetch = FakeList(9)
+    records = list(iter_records(fetch, PageReader(page_size=3, max_pages=4)))  # 3 full pages + empty
+    assert len(records) == 9
+
+
+def test_the_default_page_cap_is_generous_and_named() -> None:
+    assert MAX_PAGES == 100_000
+    assert PageReader().max_pages == MAX_PAGES
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "10"])
+def test_max_pages_must_be_a_positive_whole_number(bad: Any) -> None:
+    with pytest.raises(XentreeConfigError, match="max_pages"):
+        PageReader(max_pages=bad)
+
+
+def test_the_fingerprint_ignores_order_but_not_membership() -> None:
+    assert page_fingerprint(page("a", "b")) == page_fingerprint(page("b", "a"))
+    assert page_fingerprint(page("a", "b")) != page_fingerprint(page("a", "c"))
+    assert len(page_fingerprint(page(*(str(i) for i in range(200))))) == 16
+
+
+def test_for_route_names_the_route_and_fills_its_path() -> None:
+    reader = PageReader.for_route(ROUTES["list_members"], path_params={"org_id": "org 1"}, page_size=2)
+    assert (reader.method, reader.path) == ("GET", "/api/organizations/org%201/members")
+    fetch = Cycling([[{"user_id": "u1"}, {"user_id": "u2"}]])
+    with pytest.raises(XentreeResponseError, match="same page again") as info:
+        list(iter_records(fetch, reader))
+    assert str(info.value).startswith("GET /api/organizations/org%201/members: ")

@@ -1,13 +1,12 @@
-"""Unit tests for ``xentree_provider.api.retry``: Retry-After, the retry matrix, waits, tenacity loops."""
+"""Unit tests for ``xentree_provider.api.retry``: Retry-After, the retry matrix, waits, decisions.
+
+The retry loop itself is the request flow's, tested in ``test_api_flow.py``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
-import logging
 import random
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -169,115 +168,13 @@ def test_wait_is_deterministic_with_seeded_rng() -> None:
     assert first == second
 
 
-# --------------------------------------------------------------------------- tenacity loops
-
-FAST = RetryPolicy(max_attempts=4, max_wait=0.001, backoff_base=0.001)
+# --------------------------------------------------------------------------- decide
 
 
-def flaky(failures: list[BaseException], result: Any = "ok") -> tuple[Callable[[], Any], list[int]]:
-    """A function raising each of ``failures`` in turn, then returning ``result``; counts calls."""
-    calls: list[int] = []
-
-    def call() -> Any:
-        calls.append(1)
-        if len(calls) <= len(failures):
-            raise failures[len(calls) - 1]
-        return result
-
-    return call, calls
-
-
-def run_sync(policy: RetryPolicy, func: Callable[[], Any], *, safe: bool, logger: logging.Logger) -> Any:
-    for attempt in policy.retrying(safe_to_retry=safe, log=logger, what="GET /api/live/quota"):
-        with attempt:
-            return func()
-    raise AssertionError("unreachable")
-
-
-@pytest.fixture
-def logger() -> logging.Logger:
-    return logging.getLogger("tests.xentree.retry")
-
-
-def test_retrying_retries_and_logs(caplog: pytest.LogCaptureFixture, logger: logging.Logger) -> None:
-    func, calls = flaky([server(503), XentreeRateLimitError("slow", status=429, retry_after=0.0005)])
-    with caplog.at_level(logging.WARNING, logger=logger.name):
-        assert run_sync(FAST, func, safe=False, logger=logger) == "ok"
-    assert len(calls) == 3
-    warnings = [r for r in caplog.records if r.name == logger.name and r.levelno == logging.WARNING]
-    assert len(warnings) == 2
-    first, second = (r.getMessage() for r in warnings)
-    assert "GET /api/live/quota" in first and "HTTP 503" in first and "try 1 of 4" in first
-    assert "waiting" in first and " s)" in first
-    assert "HTTP 429" in second and "try 2 of 4" in second and "waiting 0.00 s" in second
-
-
-def test_retrying_does_not_retry_non_retryable(
-    caplog: pytest.LogCaptureFixture, logger: logging.Logger
-) -> None:
-    func, calls = flaky([XentreeNotFoundError("gone", status=404)])
-    with caplog.at_level(logging.WARNING, logger=logger.name), pytest.raises(XentreeNotFoundError):
-        run_sync(FAST, func, safe=True, logger=logger)
-    assert len(calls) == 1
-    assert not [r for r in caplog.records if r.name == logger.name]
-
-
-def test_retrying_unsafe_request_is_not_retried_after_500(logger: logging.Logger) -> None:
-    func, calls = flaky([server(500)])
-    with pytest.raises(XentreeServerError):
-        run_sync(FAST, func, safe=False, logger=logger)
-    assert len(calls) == 1
-
-
-def test_retrying_gives_up_after_max_attempts(logger: logging.Logger) -> None:
-    func, calls = flaky([server(503)] * 10)
-    with pytest.raises(XentreeServerError):
-        run_sync(FAST, func, safe=True, logger=logger)
-    assert len(calls) == FAST.max_attempts
-
-
-def test_single_attempt_policy_never_retries(logger: logging.Logger) -> None:
-    func, calls = flaky([server(503)])
-    with pytest.raises(XentreeServerError):
-        run_sync(RetryPolicy(max_attempts=1), func, safe=True, logger=logger)
-    assert len(calls) == 1
-
-
-async def run_async(
-    policy: RetryPolicy, func: Callable[[], Any], *, safe: bool, logger: logging.Logger, **kw: Any
-) -> Any:
-    async for attempt in policy.async_retrying(safe_to_retry=safe, log=logger, what="GET /x", **kw):
-        with attempt:
-            await asyncio.sleep(0)
-            return func()
-    raise AssertionError("unreachable")
-
-
-def test_async_retrying_retries_and_logs(caplog: pytest.LogCaptureFixture, logger: logging.Logger) -> None:
-    func, calls = flaky([XentreeTimeoutError("slow"), server(502)])
-    with caplog.at_level(logging.WARNING, logger=logger.name):
-        assert asyncio.run(run_async(FAST, func, safe=True, logger=logger)) == "ok"
-    assert len(calls) == 3
-    messages = [r.getMessage() for r in caplog.records if r.name == logger.name]
-    assert len(messages) == 2
-    assert "read timeout" in messages[0] and "HTTP 502" in messages[1]
-
-
-def test_async_retrying_does_not_retry_non_retryable(logger: logging.Logger) -> None:
-    func, calls = flaky([XentreeQuotaExceededError("quota", status=429)])
-    with pytest.raises(XentreeQuotaExceededError):
-        asyncio.run(run_async(FAST, func, safe=True, logger=logger))
-    assert len(calls) == 1
-
-
-def test_async_retrying_uses_given_sleep(logger: logging.Logger) -> None:
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    func, calls = flaky([XentreeRateLimitError("x", status=429, retry_after=42.0)] * 2)
+def test_decide_combines_reason_wait_and_the_attempt_cap() -> None:
     policy = RetryPolicy(max_attempts=3, max_wait=60.0)
-    assert asyncio.run(run_async(policy, func, safe=False, logger=logger, sleep=fake_sleep)) == "ok"
-    assert slept == [42.0, 42.0]
-    assert len(calls) == 3
+    decision = policy.decide(XentreeRateLimitError("x", status=429, retry_after=7.0), 1, safe_to_retry=False)
+    assert decision is not None and decision.wait == 7.0 and decision.reason == "HTTP 429"
+    assert policy.decide(server(503), 2, safe_to_retry=True) is not None
+    assert policy.decide(server(503), 3, safe_to_retry=True) is None  # the third try was the last
+    assert policy.decide(server(500), 1, safe_to_retry=False) is None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from xentree_provider._compat import AirflowFailException, AirflowSkipException
 from xentree_provider._task.hooked import XentreeTaskConfigError
 from xentree_provider.api.errors import XentreeAuthError, XentreeConfigError
 from xentree_provider.operators.live import XentreeTranscriptExportOperator

@@ -8,23 +8,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from xentree_provider._task.assets import default_asset_uri
-from xentree_provider.api.conditions import (
-    AFTER,
-    BEFORE,
-    INSIDE,
-    TimeWindow,
-    WindowCount,
-    count_in_window,
-)
 from xentree_provider.api.errors import XentreeConfigError, XentreeResponseError
-from xentree_provider.operators.live import (
-    CSV_COLUMNS,
-    XentreeTranscriptExportOperator,
-    _CsvWriter,
-    _JsonlWriter,
-    canonical_transcript,
-    export_window,
-)
+from xentree_provider.conditions.transcripts import WindowCount, count_in_window
+from xentree_provider.operators.live import XentreeTranscriptExportOperator, export_window
+from xentree_provider.transcripts.records import canonical_transcript
+from xentree_provider.transcripts.selection import AFTER, BEFORE, INSIDE, TimeWindow
+from xentree_provider.transcripts.writers import CSV_COLUMNS, CsvWriter, JsonlWriter
 
 UTC = timezone.utc
 D1 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -146,12 +135,12 @@ def test_writers_jsonl_and_csv() -> None:
         }
     )
     out = io.StringIO()
-    _JsonlWriter(out).write(record)
+    JsonlWriter(out).write(record)
     assert out.getvalue().count("\n") == 1
     assert '"héllo"' in out.getvalue()
 
     out = io.StringIO()
-    writer = _CsvWriter(out)
+    writer = CsvWriter(out)
     writer.header()
     writer.write(record)
     writer.write({**record, "id": "t2", "turns": [], "turn_count": 0})

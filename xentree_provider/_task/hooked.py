@@ -8,8 +8,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from airflow.sdk.exceptions import AirflowFailException
-
+from xentree_provider._compat import AirflowFailException
 from xentree_provider.api.errors import XentreeConfigError
 
 if TYPE_CHECKING:

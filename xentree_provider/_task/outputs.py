@@ -18,7 +18,9 @@ from typing import IO, Any, cast
 
 from airflow.sdk import ObjectStoragePath
 
-__all__ = ["atomic_write", "output_path", "stale_temporaries"]
+from xentree_provider.api.errors import XentreeConfigError
+
+__all__ = ["atomic_write", "file_destination", "output_path", "remove_stale_temporaries", "stale_temporaries"]
 
 TEMP_PREFIX = ".xentree-tmp-"
 STALE_TEMP_AGE = 3600.0
@@ -41,6 +43,25 @@ def output_path(path: str | ObjectStoragePath, conn_id: str | None = None) -> Ob
     return ObjectStoragePath(text, conn_id=conn_id)
 
 
+def file_destination(path: str | ObjectStoragePath, conn_id: str | None = None) -> ObjectStoragePath:
+    """:func:`output_path` for a file: a clear error if the destination is an existing directory.
+
+    Call it before the first request, so a wrong path costs nothing.
+    """
+    destination = output_path(path, conn_id)
+    _refuse_directory(destination)
+    return destination
+
+
+def _refuse_directory(destination: ObjectStoragePath) -> None:
+    if destination.is_dir():
+        raise XentreeConfigError(
+            f"output path {destination} is an existing directory: give a file path inside it, e.g. "
+            f"{str(destination).rstrip('/')}/transcripts.jsonl (templated paths such as "
+            "'.../dt={{ data_interval_start | ds }}/transcripts.jsonl' name one file per run)"
+        )
+
+
 @contextmanager
 def atomic_write(
     destination: ObjectStoragePath, *, binary: bool = True, compress: bool = False
@@ -48,8 +69,10 @@ def atomic_write(
     """Open a temporary file beside ``destination``; move it into place when the block succeeds.
 
     With ``compress`` the content is gzip-compressed (deterministically: no name or time in the header).
-    In text mode the file is UTF-8 with ``\\n`` line ends.
+    In text mode the file is UTF-8 with ``\\n`` line ends. An existing directory at ``destination``
+    is refused (``XentreeConfigError``): moving a file onto it would hide the file inside it.
     """
+    _refuse_directory(destination)
     parent = destination.parent
     parent.mkdir(parents=True, exist_ok=True)
     temporary = parent / f"{TEMP_PREFIX}{uuid.uuid4().hex}-{destination.name}"
@@ -115,3 +138,13 @@ def stale_temporaries(
         if modified is not None and now - modified >= min_age:
             stale.append(path)
     return stale
+
+
+def remove_stale_temporaries(destination: ObjectStoragePath, *, min_age: float, log: Any) -> None:
+    """Delete the temporaries of ``destination`` left by killed tries (best effort, never raises)."""
+    try:
+        for stale in stale_temporaries(destination.parent, destination.name, min_age=min_age):
+            log.warning("Removing %s, left by an earlier killed try", stale)
+            stale.unlink()
+    except Exception as error:  # cleanup must never fail a finished export
+        log.warning("Could not clean up stale temporaries beside %s: %s", destination, error)

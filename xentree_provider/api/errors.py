@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 __all__ = [
+    "Failure",
     "XentreeAuthError",
     "XentreeConfigError",
     "XentreeConflictError",
@@ -27,6 +29,7 @@ __all__ = [
     "XentreeValidationError",
     "error_from_response",
     "tls_error",
+    "transport_error",
 ]
 
 BODY_PREVIEW_CHARS = 200
@@ -237,6 +240,38 @@ def _parse_error_body(body: bytes) -> tuple[str | None, str | None, dict[str, An
         summary = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in field_errors.items())
         return None, summary or None, {}, field_errors
     return None, None, {}, {}
+
+
+class Failure(str, Enum):
+    """How an exchange failed before a full response arrived (the drivers map their own errors to it)."""
+
+    #: The connection could not be opened in time: the request never left.
+    CONNECT_TIMEOUT = "connect_timeout"
+    #: No connection at all (refused, DNS failure): the request never left.
+    UNREACHABLE = "unreachable"
+    #: The server stopped answering mid-way (read timeout): it may have acted on the request.
+    READ_TIMEOUT = "read_timeout"
+    #: The connection dropped after the request was sent: it may have acted on the request.
+    DROPPED = "dropped"
+
+
+def transport_error(failure: Failure, *, method: str, path: str, cause: str) -> XentreeConnectionError:
+    """The error for a failed exchange; ``cause`` names the client library's error type, never a URL."""
+    where: dict[str, Any] = {"method": method, "path": path}
+    if failure is Failure.CONNECT_TIMEOUT:
+        return XentreeTimeoutError("timed out connecting to the Xentree API", request_sent=False, **where)
+    if failure is Failure.READ_TIMEOUT:
+        return XentreeTimeoutError("timed out waiting for the Xentree API to answer", **where)
+    if failure is Failure.UNREACHABLE:
+        return XentreeConnectionError(
+            f"could not connect to the Xentree API ({cause}); check the connection host and that the "
+            "service is reachable",
+            request_sent=False,
+            **where,
+        )
+    return XentreeConnectionError(
+        f"the connection to the Xentree API dropped before a full response arrived ({cause})", **where
+    )
 
 
 def tls_error(base_url: str, detail: str) -> XentreeConfigError:

@@ -6,6 +6,7 @@ Shared by the sync and the async transport, so both read bodies and errors the s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,7 +76,17 @@ def decode_response(
             path=path,
         )
     try:
-        return json.loads(body)
+        payload = json.loads(body)
+    except RecursionError:
+        raise unexpected_body_error(
+            "Xentree API returned JSON nested too deeply to read",
+            status=status,
+            content_type=content_type,
+            body=body_for_errors,
+            request_id=request_id,
+            method=method,
+            path=path,
+        ) from None
     except ValueError:
         error = unexpected_body_error(
             "Xentree API returned malformed or truncated JSON",
@@ -88,3 +99,39 @@ def decode_response(
         )
         error.retryable_body = True
         raise error from None
+    if (_MAY_HOLD_SURROGATES.search(body) or b"\x00" in body[:4]) and _has_unpaired_surrogate(payload):
+        raise unexpected_body_error(
+            "Xentree API returned JSON with an unpaired UTF-16 surrogate (such as \\ud800) in a "
+            "string, which is not valid Unicode and cannot be written out",
+            status=status,
+            content_type=content_type,
+            body=body_for_errors,
+            request_id=request_id,
+            method=method,
+            path=path,
+        )
+    return payload
+
+
+#: A ``\uD800``-``\uDFFF`` escape, or those code points encoded as UTF-8 bytes (which ``json.loads``
+#: lets through): how a UTF-8 body can carry an unpaired surrogate. UTF-16/32 bodies (NUL bytes in the
+#: first four) are always checked.
+_MAY_HOLD_SURROGATES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _has_unpaired_surrogate(payload: Any) -> bool:
+    """Whether any string (key or value) in ``payload`` holds a surrogate that UTF-8 cannot encode."""
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+    return False

@@ -18,12 +18,8 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
-
-import tenacity
 
 from xentree_provider.api.errors import (
     XentreeConnectionError,
@@ -34,9 +30,8 @@ from xentree_provider.api.errors import (
     XentreeServerError,
     XentreeTimeoutError,
 )
-from xentree_provider.api.logs import LoggerLike
 
-__all__ = ["RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryDecision", "RetryPolicy", "parse_retry_after"]
 
 ALWAYS_RETRIED_STATUSES = frozenset({429, 503})
 RETRIED_WHEN_SAFE_STATUSES = frozenset({500, 502, 504})
@@ -61,6 +56,14 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         when = when.replace(tzinfo=timezone.utc)
     current = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc)
     return max(0.0, (when - current).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """Try again after ``wait`` seconds, because of ``reason`` (for the log)."""
+
+    reason: str
+    wait: float
 
 
 @dataclass(frozen=True)
@@ -113,54 +116,11 @@ class RetryPolicy:
         ceiling = min(self.max_wait, self.backoff_base * (2 ** max(attempt - 1, 0)))
         return (rng or random).uniform(0.0, ceiling)
 
-    def _tenacity_kwargs(self, safe_to_retry: bool, log: LoggerLike, what: str) -> dict[str, Any]:
-        def should_retry(state: tenacity.RetryCallState) -> bool:
-            outcome = state.outcome
-            if outcome is None or not outcome.failed:
-                return False
-            error = outcome.exception()
-            return error is not None and self.retry_reason(error, safe_to_retry=safe_to_retry) is not None
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome is not None else None
-            return self.wait_seconds(state.attempt_number, error)
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome is not None else None
-            reason = self.retry_reason(error, safe_to_retry=safe_to_retry) if error is not None else None
-            sleep = state.next_action.sleep if state.next_action is not None else 0.0
-            log.warning(
-                "Retrying %s after %s (try %d of %d failed; waiting %.2f s): %s",
-                what,
-                reason,
-                state.attempt_number,
-                self.max_attempts,
-                sleep,
-                error,
-            )
-
-        return {
-            "retry": should_retry,
-            "wait": wait,
-            "stop": tenacity.stop_after_attempt(self.max_attempts),
-            "before_sleep": before_sleep,
-            "reraise": True,
-        }
-
-    def retrying(self, *, safe_to_retry: bool, log: LoggerLike, what: str) -> tenacity.Retrying:
-        """A tenacity ``Retrying`` applying this policy to one request (sync path)."""
-        return tenacity.Retrying(**self._tenacity_kwargs(safe_to_retry, log, what))
-
-    def async_retrying(
-        self,
-        *,
-        safe_to_retry: bool,
-        log: LoggerLike,
-        what: str,
-        sleep: Callable[[float], Any] | None = None,
-    ) -> tenacity.AsyncRetrying:
-        """A tenacity ``AsyncRetrying`` applying this policy to one request (async path)."""
-        kwargs = self._tenacity_kwargs(safe_to_retry, log, what)
-        if sleep is not None:
-            kwargs["sleep"] = sleep
-        return tenacity.AsyncRetrying(**kwargs)
+    def decide(self, error: BaseException, attempt: int, *, safe_to_retry: bool) -> RetryDecision | None:
+        """Whether to try again after failed try number ``attempt`` (1-based), why, and after how long."""
+        if attempt >= self.max_attempts:
+            return None
+        reason = self.retry_reason(error, safe_to_retry=safe_to_retry)
+        if reason is None:
+            return None
+        return RetryDecision(reason=reason, wait=self.wait_seconds(attempt, error))

@@ -13,7 +13,7 @@ from string import Formatter
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["ROUTES", "Auth", "Paging", "Route", "route"]
+__all__ = ["ROUTES", "Auth", "Paging", "Route", "adhoc_route", "route"]
 
 
 class Auth(str, Enum):
@@ -66,6 +66,17 @@ class Route:
         if missing:
             raise ValueError(f"{self.name} needs a value for {', '.join(missing)}")
         return self.path.format(**{k: quote(str(v), safe="") for k, v in params.items()})
+
+
+def adhoc_route(method: str, path: str) -> Route:
+    """A route for a path outside the table (the generic ``request``); retried only if safe by method."""
+    if not path.startswith("/"):
+        raise ValueError(f"path must start with '/', got {path!r}")
+    return Route(
+        name=f"{method.upper()} {path}",
+        method=method.upper(),
+        path=path.replace("{", "{{").replace("}", "}}"),
+    )
 
 
 def route(name: str) -> Route:

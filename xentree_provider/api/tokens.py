@@ -1,14 +1,16 @@
 """Bearer-token state: expiry from the JWT, refresh ahead of time, rotation, re-login.
 
-The decisions are pure (:class:`TokenState`); :class:`TokenManager` (threads) and
-:class:`AsyncTokenManager` (one event loop) apply them with a lock so that an expiry causes exactly one
-refresh however many callers notice it at once.
+The decisions are pure (:class:`TokenState`) and the renewal is one sans-IO flow (it yields
+:class:`Refresh` or :class:`Login` and is sent the token response). :class:`TokenManager` (threads) and
+:class:`AsyncTokenManager` (one event loop) only perform those steps, under a lock, so that an expiry
+causes exactly one refresh however many callers notice it at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import threading
@@ -16,15 +18,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from xentree_provider.api.errors import XentreeAuthError, XentreePermissionError, XentreeResponseError
+from xentree_provider.api.steps import Flow, arun_flow, run_flow
 
 __all__ = [
     "AsyncTokenManager",
+    "Login",
+    "Refresh",
     "TokenAction",
     "TokenManager",
     "TokenState",
+    "TokenStep",
     "jwt_expiry",
     "parse_token_response",
 ]
@@ -117,27 +123,95 @@ def parse_token_response(
     )
 
 
-class _TokenManagerBase:
-    def __init__(self, *, refresh_lead: float, on_secret: SecretSink | None, clock: Callable[[], float]):
+@dataclass(frozen=True)
+class Login:
+    """Step of the renewal flow: log in; send back the token response payload."""
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """Step of the renewal flow: refresh with ``refresh_token``; send back the token response payload."""
+
+    refresh_token: str = field(repr=False)
+
+
+TokenStep = Login | Refresh
+
+
+def _refresh_rejected(error: Exception) -> bool:
+    return isinstance(error, (XentreeAuthError, XentreePermissionError))
+
+
+PayloadT = TypeVar("PayloadT")
+LockT = TypeVar("LockT")
+
+
+class _TokenKeeper(Generic[PayloadT, LockT]):
+    """The token state and the one renewal flow; the managers below add only their lock and the I/O."""
+
+    def __init__(
+        self,
+        login: Callable[[], PayloadT],
+        refresh: Callable[[str], PayloadT],
+        *,
+        refresh_lead: float = DEFAULT_REFRESH_LEAD,
+        on_secret: SecretSink | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if refresh_lead < 0:
             raise ValueError(f"token refresh lead must not be negative, got {refresh_lead}")
         self.refresh_lead = refresh_lead
+        self._login = login
+        self._refresh = refresh
         self._on_secret = on_secret
         self._clock = clock
         self._state: TokenState | None = None
+        self._state_lock = threading.Lock()
+        #: Held while renewing, so that an expiry causes one renewal however many callers notice it.
+        self._lock: LockT = self._new_lock()
         self.logins = 0
         self.refreshes = 0
+
+    def _new_lock(self) -> LockT:
+        raise NotImplementedError
 
     @property
     def state(self) -> TokenState | None:
         """The current token state (None before the first login)."""
         return self._state
 
-    def _current_if_usable(self) -> str | None:
+    def _usable(self, replacing: str | None) -> str | None:
+        """The current token if it can be used now; ``replacing`` (just refused) is invalidated first."""
+        if replacing is not None:
+            self.invalidate(replacing)
         state = self._state
         if state is not None and state.action(self._clock(), self.refresh_lead) is TokenAction.USE:
             return state.access_token
         return None
+
+    def _renewal(self) -> Flow[TokenStep, str]:
+        """Return a usable token: the current one if another caller renewed it meanwhile, else a
+        refreshed one, else (no refresh token, or the refresh was rejected) one from a new login."""
+        token = self._usable(None)
+        if token is not None:
+            return token
+        state = self._state
+        if state is not None and state.refresh_token:
+            try:
+                payload = yield Refresh(state.refresh_token)
+            except Exception as error:
+                if not _refresh_rejected(error):
+                    raise
+                log.warning("Token refresh was rejected (%s); logging in again", error)
+            else:
+                self.refreshes += 1
+                return self._accept(payload, state.refresh_token)
+        payload = yield Login()
+        self.logins += 1
+        return self._accept(payload, None)
+
+    def _perform(self, step: TokenStep) -> PayloadT:
+        return self._refresh(step.refresh_token) if isinstance(step, Refresh) else self._login()
 
     def _accept(self, payload: Any, previous_refresh: str | None) -> str:
         state = parse_token_response(payload, now=self._clock(), previous_refresh_token=previous_refresh)
@@ -145,119 +219,58 @@ class _TokenManagerBase:
             self._on_secret(state.access_token)
             if state.refresh_token:
                 self._on_secret(state.refresh_token)
-        self._state = state
+        with self._state_lock:
+            self._state = state
         return state.access_token
 
-    def _mark_stale(self, used_token: str) -> None:
-        state = self._state
-        if state is not None and state.access_token == used_token and not state.stale:
-            self._state = TokenState(
-                state.access_token, state.refresh_token, state.received_at, state.expires_at, stale=True
-            )
+    def invalidate(self, used_token: str) -> None:
+        """Mark ``used_token`` as no longer valid (it got a 401); a no-op if it was already replaced."""
+        with self._state_lock:
+            state = self._state
+            if state is not None and state.access_token == used_token and not state.stale:
+                self._state = dataclasses.replace(state, stale=True)
 
     def forget(self) -> None:
         """Drop all tokens (after logout)."""
-        self._state = None
+        with self._state_lock:
+            self._state = None
 
 
-def _refresh_rejected(error: Exception) -> bool:
-    return isinstance(error, (XentreeAuthError, XentreePermissionError))
-
-
-class TokenManager(_TokenManagerBase):
+class TokenManager(_TokenKeeper[Any, threading.Lock]):
     """Thread-safe holder of the bearer token of one hook.
 
     :param login: performs the login request and returns the token response payload.
     :param refresh: performs the refresh request with the given refresh token and returns the payload.
     :param refresh_lead: seconds before expiry to refresh (capped at half the token's lifetime).
     :param on_secret: called with every new access and refresh token (to mask it in logs).
+    :param clock: the wall clock (epoch seconds).
     """
 
-    def __init__(
-        self,
-        login: Callable[[], Any],
-        refresh: Callable[[str], Any],
-        *,
-        refresh_lead: float = DEFAULT_REFRESH_LEAD,
-        on_secret: SecretSink | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(refresh_lead=refresh_lead, on_secret=on_secret, clock=clock)
-        self._login = login
-        self._refresh = refresh
-        self._lock = threading.Lock()
+    def _new_lock(self) -> threading.Lock:
+        return threading.Lock()
 
-    def access_token(self) -> str:
-        """Return a usable access token, logging in or refreshing first when needed."""
-        token = self._current_if_usable()
+    def access_token(self, *, replacing: str | None = None) -> str:
+        """Return a usable access token, logging in or refreshing first when needed.
+
+        :param replacing: a token that was just refused (401): it is invalidated first.
+        """
+        token = self._usable(replacing)
         if token is not None:
             return token
         with self._lock:
-            token = self._current_if_usable()
-            if token is not None:
-                return token
-            state = self._state
-            if state is not None and state.refresh_token:
-                try:
-                    payload = self._refresh(state.refresh_token)
-                    self.refreshes += 1
-                    return self._accept(payload, state.refresh_token)
-                except Exception as error:
-                    if not _refresh_rejected(error):
-                        raise
-                    log.warning("Token refresh was rejected (%s); logging in again", error)
-            payload = self._login()
-            self.logins += 1
-            return self._accept(payload, None)
-
-    def invalidate(self, used_token: str) -> None:
-        """Mark ``used_token`` as no longer valid (it got a 401); a no-op if it was already replaced."""
-        with self._lock:
-            self._mark_stale(used_token)
+            return run_flow(self._renewal(), self._perform)
 
 
-class AsyncTokenManager(_TokenManagerBase):
-    """The asyncio twin of :class:`TokenManager`, for triggers sharing one event loop."""
+class AsyncTokenManager(_TokenKeeper[Awaitable[Any], asyncio.Lock]):
+    """The asyncio face of :class:`TokenManager`, for triggers sharing one event loop."""
 
-    def __init__(
-        self,
-        login: Callable[[], Awaitable[Any]],
-        refresh: Callable[[str], Awaitable[Any]],
-        *,
-        refresh_lead: float = DEFAULT_REFRESH_LEAD,
-        on_secret: SecretSink | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(refresh_lead=refresh_lead, on_secret=on_secret, clock=clock)
-        self._login = login
-        self._refresh = refresh
-        self._lock: asyncio.Lock | None = None
+    def _new_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()  # binds to the loop that first waits on it, not to any loop now
 
-    async def access_token(self) -> str:
-        """Return a usable access token, logging in or refreshing first when needed."""
-        token = self._current_if_usable()
+    async def access_token(self, *, replacing: str | None = None) -> str:
+        """Await a usable access token (see :meth:`TokenManager.access_token`)."""
+        token = self._usable(replacing)
         if token is not None:
             return token
-        if self._lock is None:
-            self._lock = asyncio.Lock()
         async with self._lock:
-            token = self._current_if_usable()
-            if token is not None:
-                return token
-            state = self._state
-            if state is not None and state.refresh_token:
-                try:
-                    payload = await self._refresh(state.refresh_token)
-                    self.refreshes += 1
-                    return self._accept(payload, state.refresh_token)
-                except Exception as error:
-                    if not _refresh_rejected(error):
-                        raise
-                    log.warning("Token refresh was rejected (%s); logging in again", error)
-            payload = await self._login()
-            self.logins += 1
-            return self._accept(payload, None)
-
-    def invalidate(self, used_token: str) -> None:
-        """Mark ``used_token`` as no longer valid (it got a 401); a no-op if it was already replaced."""
-        self._mark_stale(used_token)
+            return await arun_flow(self._renewal(), self._perform)

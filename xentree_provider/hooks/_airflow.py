@@ -37,7 +37,8 @@ def amask_secret_soon(secret: str) -> None:
     if not secret:
         return
     from airflow.sdk._shared.secrets_masker import _secrets_masker
-    from airflow.sdk.log import amask_secret
+
+    from xentree_provider._compat import amask_secret
 
     try:
         loop = asyncio.get_running_loop()

@@ -17,7 +17,7 @@ from xentree_provider.api.errors import (
     XentreeError,
     XentreePermissionError,
 )
-from xentree_provider.api.pagination import DEFAULT_PAGE_SIZE, PageReader
+from xentree_provider.api.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageReader
 from xentree_provider.api.records import (
     ChatResponse,
     Conversation,
@@ -36,10 +36,11 @@ from xentree_provider.api.records import (
     XELModule,
 )
 from xentree_provider.api.retry import RetryPolicy
-from xentree_provider.api.routes import ROUTES
+from xentree_provider.api.routes import ROUTES, adhoc_route
 from xentree_provider.api.settings import ClientSettings
+from xentree_provider.api.shapes import check_response
 from xentree_provider.api.timestamps import day_param, format_timestamp
-from xentree_provider.api.transport import Transport, adhoc_route
+from xentree_provider.api.transport import Transport
 from xentree_provider.hooks import connection_form
 from xentree_provider.hooks._airflow import mask_secret, settings_from_connection, user_agent
 
@@ -130,7 +131,10 @@ class XentreeHook(BaseHook):
         return self.settings.organization(org_id, self.xentree_conn_id)
 
     def _call(self, name: str, **kwargs: Any) -> Any:
-        return self.transport.call(ROUTES[name], **kwargs)
+        """Call route ``name``; its answer is checked against the route's shape (api/shapes.py)."""
+        route = ROUTES[name]
+        payload = self.transport.call(route, **kwargs)
+        return check_response(route, payload, path=route.format_path(**(kwargs.get("path_params") or {})))
 
     def _iter(self, name: str, page_size: int, **kwargs: Any) -> Iterator[Any]:
         return self.transport.iter_list(ROUTES[name], page_size=page_size, **kwargs)
@@ -255,7 +259,7 @@ class XentreeHook(BaseHook):
     def search_content(self, query: str, *, limit: int | None = None) -> list[dict[str, Any]]:
         """Search the user's messages, notes and conversations (``GET /api/core/search``)."""
         payload = self._call("search_content", params={"q": query, "limit": limit})
-        return list(payload.get("results", [])) if isinstance(payload, Mapping) else list(payload or [])
+        return list(payload["results"] if isinstance(payload, Mapping) else payload)
 
     # -- knowledge base -----------------------------------------------------------------------------
 
@@ -274,8 +278,7 @@ class XentreeHook(BaseHook):
         if conversation_id is not None:
             body["conversation_id"] = conversation_id
         payload = self._call("search_knowledge", json=body)
-        results = payload.get("results", []) if isinstance(payload, Mapping) else payload
-        return list(results or [])
+        return list(payload["results"] if isinstance(payload, Mapping) else payload)
 
     def rag_query(self, query: str, **options: Any) -> RagAnswer:
         """Ask the knowledge base a question (``POST /api/rag/query``); the answer with its sources."""
@@ -306,7 +309,8 @@ class XentreeHook(BaseHook):
     def list_transcripts(self, *, limit: int = 50, offset: int = 0) -> list[Transcript]:
         """One page of transcripts, newest first (``GET /api/live/transcripts``)."""
         payload = self._call("list_transcripts", params={"limit": limit, "offset": offset})
-        return PageReader(page_size=max(1, min(limit, 200))).feed(payload)
+        reader = PageReader.for_route(ROUTES["list_transcripts"], page_size=max(1, min(limit, MAX_PAGE_SIZE)))
+        return reader.feed(payload)
 
     def iter_transcripts(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[Transcript]:
         """Every transcript, newest first, without turns; pages are read as the iterator advances."""
@@ -376,19 +380,18 @@ class XentreeHook(BaseHook):
         )
 
     def update_member_role(self, user_id: str, role: str, org_id: str | None = None) -> Member:
-        """Change a member's role (``PATCH .../members/{user_id}``)."""
+        """Change a member's role (``PATCH .../members/{user_id}``); ``{}`` if the answer has no body."""
         path = {"org_id": self._org(org_id), "user_id": user_id}
-        return cast(Member, self._call("update_member_role", path_params=path, json={"role": role}))
+        return cast(Member, self._call("update_member_role", path_params=path, json={"role": role}) or {})
 
     def replace_member(
         self, user_id: str, role: str, *, team_id: str | None = None, org_id: str | None = None
     ) -> Member:
-        """Set a member's role and team (``PUT .../members/{user_id}``)."""
+        """Set a member's role and team (``PUT .../members/{user_id}``); ``{}`` if the answer has no body."""
         org = self._org(org_id)
         body = {"role": role, "organization_id": org, "team_id": team_id}
-        return cast(
-            Member, self._call("replace_member", path_params={"org_id": org, "user_id": user_id}, json=body)
-        )
+        path = {"org_id": org, "user_id": user_id}
+        return cast(Member, self._call("replace_member", path_params=path, json=body) or {})
 
     def remove_member(self, user_id: str, org_id: str | None = None) -> None:
         """Remove a member (``DELETE .../members/{user_id}``)."""

@@ -13,6 +13,7 @@ from xentree_provider.api.async_transport import AsyncTransport
 from xentree_provider.api.pagination import DEFAULT_PAGE_SIZE
 from xentree_provider.api.records import MemberProgress, Transcript, XELDashboard, XELModule
 from xentree_provider.api.routes import ROUTES
+from xentree_provider.api.shapes import check_response
 from xentree_provider.api.timestamps import day_param
 from xentree_provider.hooks._airflow import amask_secret_soon, settings_from_connection, user_agent
 from xentree_provider.hooks._async_pool import acquire_transport, release_transport
@@ -94,13 +95,17 @@ class XentreeAsyncHook(BaseHook):
             await transport.aclose()
 
     async def call(self, route_name: str, **kwargs: Any) -> Any:
-        """Call the route named ``route_name`` (see :mod:`xentree_provider.api.routes`)."""
-        return await (await self.transport()).call(ROUTES[route_name], **kwargs)
+        """Call the route named ``route_name`` (see :mod:`xentree_provider.api.routes`); its answer is
+        checked against the route's shape (:mod:`xentree_provider.api.shapes`)."""
+        route = ROUTES[route_name]
+        payload = await (await self.transport()).call(route, **kwargs)
+        return check_response(route, payload, path=route.format_path(**(kwargs.get("path_params") or {})))
 
     async def iter_list(
         self, route_name: str, *, page_size: int = DEFAULT_PAGE_SIZE, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        """Yield every record of the list route named ``route_name``, page by page."""
+        """Yield every record of the list route named ``route_name``, page by page (each page's records
+        checked against the route's shape)."""
         transport = await self.transport()
         async for record in transport.iter_list(ROUTES[route_name], page_size=page_size, **kwargs):
             yield record

@@ -2,79 +2,25 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta, timezone
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timezone
 from typing import Any, cast
 
-from airflow.sdk import Asset, BaseOperator, Context, ObjectStoragePath
+from airflow.sdk import Asset, BaseOperator, Context
 
 from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider._task.outputs import atomic_write, output_path
-from xentree_provider._task.window import parse_instant
-from xentree_provider.api.errors import XentreeConfigError, XentreeError, XentreePermissionError
+from xentree_provider._task.window import resolve_report_days
 from xentree_provider.links.xentree import XentreeXelLink
-from xentree_provider.reporting.data import (
-    Scope,
-    build_report,
-    csv_text,
-    dedupe_sorted,
-    member_row,
-    module_row,
-)
-from xentree_provider.reporting.html import render_report_html
+from xentree_provider.reporting.assemble import ReportRequest, assemble_report, report_summary
+from xentree_provider.reporting.data import Scope
+from xentree_provider.reporting.files import write_report
+from xentree_provider.reporting.previous import load_previous_report
 
 __all__ = ["XentreeXELProgressReportOperator", "resolve_report_days"]
 
 _SCOPES = ("user", "organization")
-REPORT_FILES = ("progress.csv", "progress.json", "report.html")
-
-
-def _day(value: Any, name: str) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    return parse_instant(value, name).date()
-
-
-def resolve_report_days(
-    context: Mapping[str, Any], start_day: Any = None, end_day: Any = None, *, required: bool = True
-) -> tuple[date, date] | None:
-    """The report's UTC days ``(first, last)``, both inclusive.
-
-    Explicit ``start_day`` / ``end_day`` (``YYYY-MM-DD``; a datetime counts as its UTC day) win;
-    otherwise the run's data interval gives them: its start's day, and the day of the last instant
-    before its end (an interval ending at midnight does not include the next day). Returns ``None``
-    when there is no window and ``required`` is false.
-    """
-    given_start = start_day not in (None, "")
-    given_end = end_day not in (None, "")
-    interval_start = context.get("data_interval_start")
-    interval_end = context.get("data_interval_end")
-    if (not given_start and interval_start is None) or (not given_end and interval_end is None):
-        if not required:
-            return None
-        raise XentreeConfigError(
-            "this run has no data interval (manual and asset-triggered runs in Airflow 3 have none): "
-            "pass start_day and end_day as YYYY-MM-DD (both days included), e.g. "
-            "start_day='2026-11-16', end_day='2026-11-22'"
-        )
-    first = (
-        _day(start_day, "start_day")
-        if given_start
-        else parse_instant(interval_start, "data_interval_start").date()
-    )
-    if given_end:
-        last = _day(end_day, "end_day")
-    else:
-        end = parse_instant(interval_end, "data_interval_end")
-        last = (end - timedelta(microseconds=1)).date()
-    if first > last:
-        raise XentreeConfigError(
-            f"the report window is empty: start_day {first.isoformat()} is after end_day "
-            f"{last.isoformat()} (both days are included, so a one-day report has start_day == end_day)"
-        )
-    return first, last
 
 
 class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
@@ -175,154 +121,57 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
         self.page_size = page_size
         self.asset = outlet
 
-    # -- reading ------------------------------------------------------------------------------------
-
-    def _organization(self, org_id: str) -> dict[str, Any]:
-        try:
-            record = self.hook.get_organization(org_id)
-        except XentreePermissionError:
-            self.log.info("Cannot read organization %s's name (no organizations:read); using its id", org_id)
-            return {"id": org_id, "name": org_id}
-        except XentreeError as error:
-            self.log.warning("Could not read organization %s (%s); using its id as its name", org_id, error)
-            return {"id": org_id, "name": org_id}
-        return {
-            "id": str(record.get("id") or org_id),
-            "name": str(record.get("name") or org_id),
-            "slug": record.get("slug"),
-        }
-
-    def _organization_rows(
-        self, org_id: str, days: tuple[date, date], window: tuple[datetime, datetime]
-    ) -> Iterable[dict[str, Any]]:
-        records = self.hook.iter_member_progress(
-            org_id,
-            start_date=days[0],
-            end_date=days[1],
+    def _request(self, days: tuple[date, date] | None) -> ReportRequest:
+        organization_id = None
+        if self.scope == "organization":
+            organization_id = self.hook.settings.organization(self.organization_id, self.xentree_conn_id)
+        return ReportRequest(
+            scope=self.scope,
+            days=days,
+            organization_id=organization_id,
             team_id=self.team_id or None,
             page_size=self.page_size,
+            title=self.title or None,
         )
-        for record in records:
-            yield member_row(record, organization_id=org_id, window=window)
 
-    def _load_previous(self) -> tuple[dict[str, Any] | None, str | None]:
-        if not self.previous_report_path:
-            return None, None
-        path = output_path(self.previous_report_path, self.output_conn_id)
-        if path.suffix != ".json":
-            path = path / "progress.json"
-        if not path.exists():
-            self.log.warning("No previous report at %s: writing this report without a comparison", path)
-            return None, None
-        try:
-            previous = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise XentreeConfigError(
-                f"previous_report_path {str(path)!r} is not a readable progress.json ({error}); "
-                "point it at the folder or progress.json of an earlier report"
-            ) from None
-        return previous, str(path)
-
-    # -- writing ------------------------------------------------------------------------------------
-
-    def _write(self, prefix: ObjectStoragePath, report: dict[str, Any]) -> dict[str, ObjectStoragePath]:
-        paths = {name: prefix / name for name in REPORT_FILES}
-        with atomic_write(paths["progress.csv"], binary=False) as stream:
-            for line in csv_text(report["rows"], report["columns"]):
-                stream.write(line)
-        with atomic_write(paths["progress.json"], binary=False) as stream:
-            json.dump(report, stream, ensure_ascii=False, indent=1)
-            stream.write("\n")
-        with atomic_write(paths["report.html"], binary=False) as stream:
-            stream.write(render_report_html(report))
-        return paths
-
-    def _announce(
-        self, context: Context, paths: Mapping[str, ObjectStoragePath], extra: dict[str, Any]
-    ) -> None:
+    def _announce(self, context: Context, paths: Mapping[str, str], result: Mapping[str, Any]) -> None:
         if self.asset is None:
             return
-        context["outlet_events"][self.asset].extra = {
-            **extra,
-            "files": {name: str(path) for name, path in paths.items()},
-        }
-
-    # -- execute ------------------------------------------------------------------------------------
+        headline = {k: result[k] for k in ("scope", "members", "average_progress", "active_share")}
+        context["outlet_events"][self.asset].extra = {**headline, "files": dict(paths)}
 
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Read progress, write the three files, announce them, return the headline figures."""
         prefix = output_path(self.output_path, self.output_conn_id)
         XentreeXelLink.persist(context, self.hook.settings.base_url)
-        previous, previous_path = self._load_previous()
+        previous_path = self.previous_report_path
+        previous = load_previous_report(
+            output_path(previous_path, self.output_conn_id) if previous_path else None, self.log
+        )
         days = resolve_report_days(
             context, self.start_day, self.end_day, required=self.scope == "organization"
         )
-        window = None
-        if days is not None:
-            window = (
-                datetime.combine(days[0], time(), tzinfo=timezone.utc),
-                datetime.combine(days[1] + timedelta(days=1), time(), tzinfo=timezone.utc),
-            )
-        organization: dict[str, Any] | None = None
-        dashboard: dict[str, Any] | None = None
-        if self.scope == "organization":
-            assert days is not None
-            assert window is not None
-            org_id = self.hook.settings.organization(self.organization_id, self.xentree_conn_id)
-            self.log.info(
-                "Reading the progress directory of organization %s for %s to %s (UTC days, both included)%s",
-                org_id,
-                days[0],
-                days[1],
-                f", team {self.team_id}" if self.team_id else "",
-            )
-            rows = dedupe_sorted(self._organization_rows(org_id, days, window), "organization")
-            organization = self._organization(org_id)
-            if not rows:
-                self.log.warning(
-                    "The directory returned no members for organization %s in this window", org_id
-                )
-        else:
-            dashboard = dict(self.hook.get_dashboard())
-            rows = dedupe_sorted((module_row(m, window=window) for m in self.hook.iter_modules()), "user")
-        try:
-            report = build_report(
-                scope=self.scope,
-                rows=rows,
-                window=days,
-                generated_at=datetime.now(timezone.utc).replace(microsecond=0),
-                organization=organization,
-                team_id=self.team_id or None,
-                dashboard=dashboard,
-                previous=previous,
-                title=self.title or None,
-            )
-        except ValueError as error:
-            raise XentreeConfigError(f"previous_report_path {previous_path!r}: {error}") from None
-        paths = self._write(prefix, report)
-        totals = report["totals"]
-        result = {
-            "scope": self.scope,
-            "organization_id": (organization or {}).get("id"),
-            "team_id": self.team_id or None,
-            "window": report["window"],
-            "output_path": str(prefix),
-            "html": str(paths["report.html"]),
-            "csv": str(paths["progress.csv"]),
-            "json": str(paths["progress.json"]),
-            "rows": len(rows),
-            "members": totals["members"],
-            "active_members": totals["active_members"],
-            "average_progress": totals["average_progress"],
-            "active_share": totals["active_share"],
-            "compared_with": previous_path,
-        }
-        self._announce(
-            context,
-            paths,
-            {k: result[k] for k in ("scope", "members", "average_progress", "active_share")},
+        report = assemble_report(
+            self.hook,
+            self._request(days),
+            previous=previous,
+            generated_at=datetime.now(timezone.utc).replace(microsecond=0),
+            log=self.log,
         )
+        written = write_report(report, lambda name: atomic_write(prefix / name))
+        paths = {name: str(prefix / name) for name in written}
+        summary = report_summary(report)
+        result = {
+            **{k: summary[k] for k in ("scope", "organization_id", "team_id", "window")},
+            "output_path": str(prefix),
+            "html": paths["report.html"],
+            "csv": paths["progress.csv"],
+            "json": paths["progress.json"],
+            **summary,
+            "compared_with": previous.path if previous else None,
+        }
+        self._announce(context, paths, result)
         self.log.info(
             "Wrote %s: %s member(s), average progress %.1f%%, %.0f%% active",
             paths["report.html"],

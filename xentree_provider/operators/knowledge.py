@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
+from xentree_provider._task.arguments import mapping_argument, positive_int_argument, text_argument
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider._task.outputs import atomic_write, output_path
 from xentree_provider.api.errors import XentreeConfigError, XentreeError
@@ -23,37 +24,32 @@ class XentreeEmptyResultError(XentreeError):
     """A lookup found nothing and the task was told to fail then (``fail_on_empty=True``)."""
 
 
-def _positive_int(value: Any, name: str) -> int:
-    """A templated count: an int, or a string of digits (templates render to strings)."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not (isinstance(value, int) or text.isdigit()) or int(text) < 1:
-        raise XentreeConfigError(f"{name} must be a whole number >= 1, got {value!r}")
-    return int(text)
-
-
 def _query(value: Any) -> str:
-    text = "" if value is None else str(value).strip()
-    if not text:
-        raise XentreeConfigError("query is empty: give the text to look up (it may be a template)")
-    return text
+    return text_argument(value, "query", "the text to look up")
 
 
 def _filters(value: Any) -> dict[str, Any]:
-    if value in (None, ""):
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise XentreeConfigError(f"filters must be a dict (or a JSON object), got {value!r}") from None
-    if not isinstance(value, Mapping):
-        raise XentreeConfigError(f"filters must be a dict, got {type(value).__name__}")
-    reserved = {"query", "limit", "conversation_id"} & set(value)
+    filters = mapping_argument(value, "filters")
+    reserved = {"query", "limit", "conversation_id"} & set(filters)
     if reserved:
         raise XentreeConfigError(
             f"filters may not set {', '.join(sorted(reserved))}: use the operator's own arguments"
         )
-    return dict(value)
+    return filters
+
+
+def _hit_line(query: str, rank: int, hit: Mapping[str, Any]) -> str:
+    """One JSON line of the hits file (keys sorted, so the same hits give the same bytes)."""
+    line = {
+        "query": query,
+        "rank": rank,
+        "id": hit.get("id"),
+        "score": hit.get("score"),
+        "source": hit.get("source"),
+        "content": hit.get("content"),
+        "metadata": hit.get("metadata") or {},
+    }
+    return json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
@@ -122,11 +118,25 @@ class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
         self.xentree_conn_id = xentree_conn_id
         self.output_conn_id = output_conn_id
 
+    def _write_hits(self, query: str, results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        destination = output_path(str(self.output_path), self.output_conn_id)
+        with atomic_write(destination, binary=False) as stream:
+            for rank, hit in enumerate(results, start=1):
+                stream.write(_hit_line(query, rank, hit))
+        self.log.info("Wrote %d hit(s) to %s", len(results), destination)
+        return {
+            "query": query,
+            "count": len(results),
+            "results": [],
+            "truncated": False,
+            "output_path": str(destination),
+        }
+
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Search, then return the hits (or write them and return the path)."""
         query = _query(self.query)
-        limit = _positive_int(self.limit, "limit")
+        limit = positive_int_argument(self.limit, "limit")
         filters = _filters(self.filters)
         if not self.output_path and limit > self.max_results:
             raise XentreeConfigError(
@@ -142,27 +152,7 @@ class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
                 f"the knowledge base has no hits for {query!r} (fail_on_empty=True)"
             )
         if self.output_path:
-            destination = output_path(self.output_path, self.output_conn_id)
-            with atomic_write(destination, binary=False) as stream:
-                for rank, hit in enumerate(results, start=1):
-                    line = {
-                        "query": query,
-                        "rank": rank,
-                        "id": hit.get("id"),
-                        "score": hit.get("score"),
-                        "source": hit.get("source"),
-                        "content": hit.get("content"),
-                        "metadata": hit.get("metadata") or {},
-                    }
-                    stream.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
-            self.log.info("Wrote %d hit(s) to %s", len(results), destination)
-            return {
-                "query": query,
-                "count": len(results),
-                "results": [],
-                "truncated": False,
-                "output_path": str(destination),
-            }
+            return self._write_hits(query, results)
         kept = [dict(hit) for hit in results[: self.max_results]]
         if len(results) > len(kept):
             self.log.warning(
@@ -232,7 +222,7 @@ class XentreeRagQueryOperator(UsesXentreeHook, BaseOperator):
         query = _query(self.query)
         options: dict[str, Any] = {}
         if self.limit not in (None, ""):
-            options["limit"] = _positive_int(self.limit, "limit")
+            options["limit"] = positive_int_argument(self.limit, "limit")
         if self.conversation_id:
             options["conversation_id"] = self.conversation_id
         payload = self.hook.rag_query(query, **options)

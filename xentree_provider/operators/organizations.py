@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from xentree_provider._compat import AirflowException, AirflowFailException
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider._task.outputs import output_path
 from xentree_provider.api.errors import XentreeAuthError, XentreePermissionError

@@ -1,1 +1,2 @@
-"""XEL progress reports without Airflow: report data and its CSV, JSON and HTML rendering."""
+"""XEL progress reports without Airflow: assembly from a progress source, report data, and its CSV,
+JSON and HTML files."""

@@ -7,8 +7,6 @@ JSON and the HTML page always agree.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,6 +14,8 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from xentree_provider.api.timestamps import format_timestamp, parse_timestamp
+from xentree_provider.tabular.csv_lines import CsvLines
+from xentree_provider.tabular.spreadsheet import spreadsheet_safe
 
 __all__ = [
     "DISTRIBUTION_BUCKETS",
@@ -458,17 +458,18 @@ def _cell(column: str, value: Any) -> str:
         return "true" if value else "false"
     if column in _FLOAT_FIELDS and isinstance(value, int | float):
         return f"{float(value):.1f}"
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     return str(value)
 
 
 def csv_text(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> Iterable[str]:
-    """The CSV lines (header first) in the fixed column order; the same rows give the same bytes."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    yield buffer.getvalue()
+    """The CSV lines (header first) in the fixed column order; the same rows give the same bytes.
+
+    The CSV is for people: text that a spreadsheet would run as a formula gets a leading ``'``
+    (:func:`~xentree_provider.tabular.spreadsheet.spreadsheet_safe`); ``progress.json`` keeps it raw.
+    """
+    lines = CsvLines()
+    yield lines.line(columns)
     for row in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([_cell(c, row.get(c)) for c in columns])
-        yield buffer.getvalue()
+        yield lines.line(_cell(c, row.get(c)) for c in columns)

@@ -1,8 +1,8 @@
 """The XEL progress report as one self-contained HTML page (inline CSS and inline SVG charts).
 
 The page needs no network and no JavaScript to open: every chart is an SVG drawn here from the report
-dict of :mod:`_report_data`, with a ``<title>`` for screen readers and the same figures in text. Every
-piece of API text is HTML-escaped.
+dict of :mod:`xentree_provider.reporting.data`, with a ``<title>`` for screen readers and the same
+figures in text. Every piece of API text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -476,7 +476,7 @@ def _all_rows_section(report: Mapping[str, Any]) -> str:
 
 
 def render_report_html(report: Mapping[str, Any]) -> str:
-    """Render the report dict (see :func:`_report_data.build_report`) as a self-contained HTML page."""
+    """Render the report dict (:func:`~xentree_provider.reporting.data.build_report`) as one HTML page."""
     window = report.get("window")
     meta = []
     if window:

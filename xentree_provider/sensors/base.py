@@ -47,9 +47,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
+from xentree_provider._compat import AirflowSensorTimeout, AirflowSkipException, conf
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider.api.errors import XentreeError
 
@@ -82,7 +81,7 @@ class XentreeConditionSensor(UsesXentreeHook, BaseSensorOperator):
 
     condition: ClassVar[str] = ""
     """The async twin of :meth:`check`: a registered name or an import path (see
-    :mod:`xentree_provider.triggers.conditions`)."""
+    :mod:`xentree_provider.conditions.registry`)."""
 
     template_fields: Sequence[str] = ("xentree_conn_id",)
     ui_color = "#dff2e1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from xentree_provider.conditions.xel import XEL_PROGRESS_CONDITION, ProgressMean, progress_outcome
 from xentree_provider.sensors.base import XentreeConditionSensor
-from xentree_provider.triggers.xel_conditions import XEL_PROGRESS_CONDITION, ProgressMean, progress_outcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

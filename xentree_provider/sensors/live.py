@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from xentree_provider.api.conditions import TimeWindow, WindowCount, count_in_window
 from xentree_provider.api.errors import XentreeConfigError
+from xentree_provider.conditions.transcripts import WindowCount, count_in_window
 from xentree_provider.sensors.base import XentreeConditionSensor
+from xentree_provider.transcripts.selection import TimeWindow
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -66,15 +67,14 @@ class XentreeTranscriptSensor(XentreeConditionSensor):
 
     def condition_kwargs(self, context: Context) -> dict[str, Any]:
         """The window as ISO strings, ``min_count`` and ``page_size``."""
-        from xentree_provider._task.window import parse_instant
-        from xentree_provider.operators.live import export_window
+        from xentree_provider._task.window import interval_window, parse_instant
 
         if self.newer_than not in (None, ""):
             if self.start not in (None, "") or self.end not in (None, ""):
                 raise XentreeConfigError("give either newer_than, or start/end, not both")
             window = TimeWindow.newer_than(parse_instant(self.newer_than, "newer_than"))
         else:
-            window = TimeWindow(*export_window(context, self.start, self.end))
+            window = TimeWindow(*interval_window(context, self.start, self.end))
         return {**window.to_params(), "min_count": self.min_count, "page_size": self.page_size}
 
     def check(self, hook: XentreeHook, **kwargs: Any) -> tuple[bool, dict[str, Any]]:

@@ -81,6 +81,11 @@ class FaultConfig:
             raise ValueError("rate_limit_burst must be >= 1")
 
     @property
+    def total_rate(self) -> float:
+        """The share of requests that get some fault (the rates are exclusive, so they add up)."""
+        return sum(float(getattr(self, name)) for name in _RATES)
+
+    @property
     def active(self) -> bool:
         """Whether any fault (latency, rate limit or a random fault) is switched on."""
         return bool(self.latency_ms or self.rate_limit_rps or any(getattr(self, name) for name in _RATES))
@@ -124,6 +129,14 @@ class SandboxConfig:
     token_response: TokenResponseStyle = "refresh"  # noqa: S105 - a variant name, not a secret
     retry_after: RetryAfterStyle = "seconds"
     live_quota_seconds: int = 36000
+    late_share: float = 0.0
+    """Share of seeded transcripts saved hours after their session (late arrivals), 0..1."""
+    late_hours: float = 30.0
+    """The longest delay of a late arrival, in hours (each is 1 h to this, uniformly)."""
+    clock: str | None = None
+    """The server's clock (ISO datetime): transcripts saved after it are invisible. None: no limit."""
+    ignore_offset: bool = False
+    """Ignore the ``offset`` query parameter of lists (a server that pages only with ``page``)."""
     faults: FaultConfig = field(default_factory=FaultConfig)
 
     def __post_init__(self) -> None:
@@ -147,6 +160,11 @@ class SandboxConfig:
             raise ValueError("token lifetimes must be > 0")
         if self.live_quota_seconds < 0:
             raise ValueError("live_quota_seconds must be >= 0")
+        if not 0.0 <= self.late_share <= 1.0:
+            raise ValueError("late_share must be between 0 and 1")
+        if not self.late_hours >= 1.0:
+            raise ValueError("late_hours must be >= 1")
+        self.clock_us()
         _check_choice("list_shape", self.list_shape, ListShape)
         _check_choice("envelope_key", self.envelope_key, EnvelopeKey)
         _check_choice("timestamp_style", self.timestamp_style, TimestampStyle)
@@ -164,6 +182,18 @@ class SandboxConfig:
             except ValueError as exc:
                 raise ValueError(f"anchor must be an ISO date (YYYY-MM-DD), got {self.anchor!r}") from exc
         return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+
+    def clock_us(self) -> int | None:
+        """The server clock in microseconds since the epoch, or None when it is not set."""
+        if self.clock in (None, ""):
+            return None
+        try:
+            moment = dt.datetime.fromisoformat(str(self.clock).replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValueError(f"clock must be an ISO datetime, got {self.clock!r}") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict."""

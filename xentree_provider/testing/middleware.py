@@ -113,13 +113,13 @@ class SandboxMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        st = self.state
+        state = self.state
         path: str = scope["path"]
         method: str = scope["method"]
-        request_id = st.next_request_id()
+        request_id = state.next_request_id()
         admin = path.startswith(ADMIN_PREFIX)
         key = f"{method} {self._template(scope)}"
-        counters = st.counters
+        counters = state.counters
         if not admin:
             counters.requests[key] += 1
         status_box = [0]
@@ -131,7 +131,7 @@ class SandboxMiddleware:
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
                 if not admin:
-                    st.counters.responses[str(status_box[0])] += 1
+                    state.counters.responses[str(status_box[0])] += 1
             await send(message)
 
         async def apply(target_send: Send) -> None:
@@ -142,22 +142,25 @@ class SandboxMiddleware:
                 and key not in READ_ONLY_POSTS
                 and 200 <= status_box[0] < 400
             ):
-                st.counters.writes[key] += 1
+                state.counters.writes[key] += 1
 
-        faults = st.config.faults
+        faults = state.config.faults
         if not self._faults_apply(path, faults):
             await apply(send_with_id)
             return
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000.0)
-        wait = st.take_rate_token()
+        wait = state.take_rate_token()
         if wait > 0:
             counters.faults["rate_limit"] += 1
             body = {"detail": {"error": "RATE_LIMITED", "message": "Too many requests; slow down"}}
-            extra = retry_after_header(st.config.retry_after, wait)
+            extra = retry_after_header(state.config.retry_after, wait)
             await self._send(send_with_id, 429, json.dumps(body).encode(), b"application/json", extra)
             return
-        kind = _pick_fault(st.fault_rng.random(), faults)
+        request = f"{method} {path}?{scope.get('query_string', b'').decode('latin-1')}"
+        dice, may_fail = state.fault_draw(request)
+        kind = _pick_fault(dice.random(), faults) if may_fail else None
+        state.record_fault(request, kind is not None)
         if kind is None:
             await apply(send_with_id)
             return
@@ -179,9 +182,9 @@ class SandboxMiddleware:
             await send({"type": "http.response.body", "body": b'{"items": [', "more_body": True})
             raise SandboxConnectionReset(f"injected connection reset ({faults.reset_phase})")
         if kind == "error":
-            status = faults.error_codes[st.fault_rng.randrange(len(faults.error_codes))]
+            status = faults.error_codes[dice.randrange(len(faults.error_codes))]
             body = {"detail": {"error": "SANDBOX_INJECTED_ERROR", "message": f"Injected HTTP {status}"}}
-            extra = retry_after_header(st.config.retry_after, 1.0) if status in (429, 503) else []
+            extra = retry_after_header(state.config.retry_after, 1.0) if status in (429, 503) else []
             await self._send(send_with_id, status, json.dumps(body).encode(), b"application/json", extra)
         elif kind == "html_error":
             await self._send(send_with_id, 502, _HTML_502, b"text/html; charset=utf-8")

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from xentree_provider.testing.config import SandboxConfig, parse_faults
-
-READY_PREFIX = "XENTREE_SANDBOX_READY"
+from xentree_provider.testing.readiness import READY_PREFIX as READY_PREFIX  # kept importable from here
+from xentree_provider.testing.readiness import ready_line
 
 
 def is_loopback(host: str) -> bool:
@@ -32,34 +32,40 @@ def is_loopback(host: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     """Return the CLI argument parser."""
     defaults = SandboxConfig()
-    p = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="python -m xentree_provider.testing.sandbox",
         description="Run the Xentree sandbox: a local server speaking the Xentree REST API contract.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="bind address (loopback only unless --allow-remote)")
-    p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
-    p.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--transcripts", type=int, default=defaults.transcripts)
-    p.add_argument("--days", type=int, default=defaults.days)
-    p.add_argument("--anchor", default=None, help="YYYY-MM-DD; data ends just before this UTC midnight")
-    p.add_argument("--members-per-org", type=int, default=defaults.members_per_org)
-    p.add_argument("--directory-members", type=int, default=defaults.directory_members)
-    p.add_argument("--list-shape", choices=("array", "envelope", "page"), default=defaults.list_shape)
-    p.add_argument("--envelope-key", choices=("items", "data", "results"), default=defaults.envelope_key)
-    p.add_argument(
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="bind address (loopback only unless --allow-remote)"
+    )
+    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
+    parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--transcripts", type=int, default=defaults.transcripts)
+    parser.add_argument("--days", type=int, default=defaults.days)
+    parser.add_argument("--anchor", default=None, help="YYYY-MM-DD; data ends just before this UTC midnight")
+    parser.add_argument("--members-per-org", type=int, default=defaults.members_per_org)
+    parser.add_argument("--directory-members", type=int, default=defaults.directory_members)
+    parser.add_argument("--list-shape", choices=("array", "envelope", "page"), default=defaults.list_shape)
+    parser.add_argument("--envelope-key", choices=("items", "data", "results"), default=defaults.envelope_key)
+    parser.add_argument(
         "--timestamp-style", choices=("z", "offset", "fractional"), default=defaults.timestamp_style
     )
-    p.add_argument("--token-lifetime", type=float, default=defaults.token_lifetime, help="seconds")
-    p.add_argument("--refresh-lifetime", type=float, default=defaults.refresh_lifetime, help="seconds")
-    p.add_argument("--no-rotate-refresh", action="store_true", help="keep the refresh token on refresh")
-    p.add_argument("--token-response", choices=("refresh", "expires_in"), default=defaults.token_response)
-    p.add_argument("--retry-after", choices=("seconds", "date", "none"), default=defaults.retry_after)
-    p.add_argument("--live-quota-seconds", type=int, default=defaults.live_quota_seconds)
-    p.add_argument("--faults", default="", help="e.g. latency_ms=10,error_rate=0.1,rate_limit_rps=50")
-    p.add_argument("--config-json", default=None, help="a full SandboxConfig as JSON (overrides the flags)")
-    p.add_argument("--log-level", default="warning")
-    return p
+    parser.add_argument("--token-lifetime", type=float, default=defaults.token_lifetime, help="seconds")
+    parser.add_argument("--refresh-lifetime", type=float, default=defaults.refresh_lifetime, help="seconds")
+    parser.add_argument("--no-rotate-refresh", action="store_true", help="keep the refresh token on refresh")
+    parser.add_argument(
+        "--token-response", choices=("refresh", "expires_in"), default=defaults.token_response
+    )
+    parser.add_argument("--retry-after", choices=("seconds", "date", "none"), default=defaults.retry_after)
+    parser.add_argument("--live-quota-seconds", type=int, default=defaults.live_quota_seconds)
+    parser.add_argument("--faults", default="", help="e.g. latency_ms=10,error_rate=0.1,rate_limit_rps=50")
+    parser.add_argument(
+        "--config-json", default=None, help="a full SandboxConfig as JSON (overrides the flags)"
+    )
+    parser.add_argument("--log-level", default="warning")
+    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
@@ -128,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = f"http://{shown_host}:{port}"
 
     def on_ready() -> None:
-        print(f"{READY_PREFIX} {url}", flush=True)
+        print(ready_line(url), flush=True)
         print(connection_banner(url, world_credentials(server.config.app)), flush=True)
 
     server = build_server(config, on_ready=on_ready, log_level=args.log_level)

@@ -324,7 +324,7 @@ class World:
         return user
 
     def _build_people(self) -> None:
-        cfg = self.config
+        config = self.config
         rng = random.Random(f"{self.seed}:people")
         secret_rng = random.Random(f"{self.seed}:secrets")
         self.password = "sbx-" + random_token(secret_rng, 12)
@@ -352,7 +352,7 @@ class World:
             )
             self.orgs[org.id] = org
             roster: dict[str, Member] = {}
-            size = cfg.members_per_org
+            size = config.members_per_org
             people: list[User] = []
             if org_index == 0:
                 people.append(self.primary)
@@ -377,7 +377,7 @@ class World:
             self.members[org.id] = roster
             self.learners[org.id] = {}
         self.first_org = next(iter(self.orgs.values()))
-        extra = max(0, cfg.directory_members - len(self.members[self.first_org.id]))
+        extra = max(0, config.directory_members - len(self.members[self.first_org.id]))
         for _ in range(extra):
             counter += 1
             user = self._new_user(rng, counter, "learners.acme.example")
@@ -462,9 +462,30 @@ class World:
                     turns,
                 )
             )
+        if self.config.late_share > 0:
+            rows = self._late_arrivals(rows)
         rows.sort(key=lambda r: (-r.started, r.id))
         self.transcripts = rows
         self.transcript_index = {row.id: row for row in rows}
+
+    def _late_arrivals(self, rows: list[TranscriptRow]) -> list[TranscriptRow]:
+        """Delay the save of ``late_share`` of ``rows`` by 1 h to ``late_hours`` (own random stream)."""
+        rng = random.Random(f"{self.seed}:late-arrivals")
+        longest = int(self.config.late_hours * 3600)
+        delayed = []
+        for row in rows:
+            if rng.random() < self.config.late_share:
+                lag = rng.randint(3600, longest) * US + rng.randint(0, US - 1)
+                row = row._replace(created=row.ended + lag)
+            delayed.append(row)
+        return delayed
+
+    def visible_transcripts(self) -> list[TranscriptRow]:
+        """The transcripts saved by the server clock (all of them when no clock is set)."""
+        clock = self.config.clock_us()
+        if clock is None:
+            return self.transcripts
+        return [row for row in self.transcripts if row.created <= clock]
 
     def add_transcript(
         self, started: int, ended: int, turns: list[dict[str, Any]], now_us: int

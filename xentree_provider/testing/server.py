@@ -21,8 +21,8 @@ from typing import IO, Any
 import requests
 
 from xentree_provider.testing.config import FaultConfig, SandboxConfig
-
-READY_PREFIX = "XENTREE_SANDBOX_READY"
+from xentree_provider.testing.readiness import READY_PREFIX as READY_PREFIX  # kept importable from here
+from xentree_provider.testing.readiness import ready_url
 
 
 class SandboxError(RuntimeError):
@@ -122,10 +122,7 @@ class SandboxServer:
     def _ready_url(self) -> str | None:
         assert self._stdout is not None
         self._stdout.seek(0)
-        for raw in self._stdout.read().decode("utf-8", "replace").splitlines():
-            if raw.startswith(READY_PREFIX):
-                return raw.split(None, 1)[1].strip()
-        return None
+        return ready_url(self._stdout.read().decode("utf-8", "replace"))
 
     def _stderr_text(self) -> str:
         if self._stderr is None:

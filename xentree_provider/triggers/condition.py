@@ -1,7 +1,7 @@
 """XentreeConditionTrigger: one generic trigger that polls a named async condition until a deadline.
 
 Every deferrable Xentree sensor uses this trigger; a sensor differs only in the condition it names
-(see :mod:`xentree_provider.triggers.conditions` for how to write and name one) and the primitive
+(see :mod:`xentree_provider.conditions.registry` for how to write and name one) and the primitive
 ``condition_kwargs`` it passes.
 
 Guarantees:
@@ -88,7 +88,7 @@ class XentreeConditionTrigger(BaseTrigger):
 
     :param conn_id: the Xentree connection id.
     :param condition: a registered condition name or an import path (see
-        :mod:`xentree_provider.triggers.conditions`).
+        :mod:`xentree_provider.conditions.registry`).
     :param condition_kwargs: keyword arguments of the condition; primitive JSON-able values only.
     :param poke_interval: seconds between checks.
     :param deadline: absolute time (epoch seconds) after which the trigger reports ``timeout``; the
@@ -136,7 +136,7 @@ class XentreeConditionTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the condition is met, the deadline passes or an error occurs; yield one event."""
-        from xentree_provider.triggers.conditions import get_condition
+        from xentree_provider.conditions.registry import get_condition
 
         hook = self._hook()
         polls = 0

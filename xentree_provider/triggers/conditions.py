@@ -1,42 +1,19 @@
-"""Async conditions that :class:`~xentree_provider.triggers.condition.XentreeConditionTrigger` polls.
+"""Compatibility path: the condition registry now lives in :mod:`xentree_provider.conditions`.
 
-A condition is an async function ``check(hook, **kwargs) -> (met, details)``:
-
-* ``hook`` is a :class:`~xentree_provider.hooks.xentree_async.XentreeAsyncHook` (same auth and retry
-  policy as the sync hook; do not close it, the trigger does);
-* ``kwargs`` are the trigger's ``condition_kwargs``: primitive, JSON-able values only (strings,
-  numbers, booleans, lists, dicts), because they are stored in the metadata database;
-* ``met`` says whether the wait is over; ``details`` is a small JSON-able dict that ends up in the
-  trigger event and is what the sensor returns (XCom). Raise a ``XentreeError`` for failures.
-
-Name a condition either by a short name registered here with :func:`register_condition`, or by its
-import path (``"package.module.function"`` or ``"package.module:function"``). Import paths always
-work in the triggerer, which imports only the trigger's module; short names work for conditions
-registered in this module (the built-ins) or in a module this one imports.
-
-Adding a condition (a hypothetical one in your own package; the shipped XEL condition is
-:func:`xentree_provider.triggers.xel_conditions.xel_progress_reached`)::
-
-    # myproject/conditions.py
-    async def module_progress_reached(hook, *, module_id, min_percent):
-        module = await hook.get_module(module_id)
-        percent = float(module.get("progress_percent") or 0)
-        return percent >= min_percent, {"module_id": module_id, "progress_percent": percent}
-
-and name it ``"myproject.conditions.module_progress_reached"`` in the sensor (see
-:class:`~xentree_provider.sensors.base.XentreeConditionSensor`).
+Kept so that imports and condition names stored in already-serialized triggers
+(``"xentree_provider.triggers.conditions.transcripts_in_window"``) keep resolving. New code imports
+:mod:`xentree_provider.conditions.registry` and :mod:`xentree_provider.conditions.transcripts`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeAlias
-
-from xentree_provider.api.conditions import TimeWindow, WindowCount, acount_in_window
-
-if TYPE_CHECKING:
-    from xentree_provider.hooks.xentree_async import XentreeAsyncHook
+from xentree_provider.conditions.registry import (
+    AsyncCondition,
+    get_condition,
+    register_condition,
+    registered_conditions,
+)
+from xentree_provider.conditions.transcripts import transcripts_in_window
 
 __all__ = [
     "AsyncCondition",
@@ -45,69 +22,3 @@ __all__ = [
     "registered_conditions",
     "transcripts_in_window",
 ]
-
-AsyncCondition: TypeAlias = Callable[..., Awaitable[tuple[bool, dict[str, Any]]]]
-"""``async def check(hook: XentreeAsyncHook, **kwargs) -> tuple[bool, dict]``."""
-
-_REGISTRY: dict[str, AsyncCondition] = {}
-
-
-def register_condition(name: str) -> Callable[[AsyncCondition], AsyncCondition]:
-    """Decorator: register an async condition under a short ``name``."""
-
-    def decorator(check: AsyncCondition) -> AsyncCondition:
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing is not check:
-            raise ValueError(f"a different condition is already registered as {name!r}")
-        _REGISTRY[name] = check
-        return check
-
-    return decorator
-
-
-def registered_conditions() -> list[str]:
-    """The short names registered so far."""
-    return sorted(_REGISTRY)
-
-
-def get_condition(name: str) -> AsyncCondition:
-    """Return the condition registered as ``name``, or import it when ``name`` is an import path."""
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    if "." in name or ":" in name:
-        module_name, sep, attribute = name.partition(":")
-        if not sep:
-            module_name, _, attribute = name.rpartition(".")
-        from importlib import import_module
-
-        try:
-            check = getattr(import_module(module_name), attribute)
-        except (ImportError, AttributeError) as error:
-            raise ValueError(f"cannot import the condition {name!r}: {error}") from None
-        if not callable(check):
-            raise ValueError(f"the condition {name!r} is not callable")
-        return check  # type: ignore[no-any-return]
-    raise ValueError(
-        f"unknown condition {name!r}: registered are {', '.join(registered_conditions()) or 'none'}; "
-        "or give an import path such as 'package.module.function'"
-    )
-
-
-@register_condition("transcripts_in_window")
-async def transcripts_in_window(
-    hook: XentreeAsyncHook,
-    *,
-    start: str | None = None,
-    end: str | None = None,
-    min_count: int = 1,
-    page_size: int = 100,
-) -> tuple[bool, dict[str, Any]]:
-    """At least ``min_count`` Live transcripts started in ``[start, end)`` (ISO timestamps or None).
-
-    Reads the newest-first list only as far as needed: it stops once enough are counted or once the
-    list is older than the window.
-    """
-    counter = WindowCount(TimeWindow.from_params(start, end), min_count)
-    async with aclosing(hook.iter_transcripts(page_size=page_size)) as records:  # type: ignore[type-var]
-        await acount_in_window(records, counter)
-    return counter.met, counter.result()

@@ -1,0 +1,230 @@
+"""Unit tests for the sans-IO request flow (``xentree_provider.api.flow``), driven without any network.
+
+A scripted performer answers each step the flow yields: ``Send`` gets the next scripted reply (or has
+the next scripted connection error thrown in), ``Sleep`` is recorded, ``NeedToken`` hands out tokens.
+The same flow is driven by the sync driver (:func:`run_flow`) and the async one (:func:`arun_flow`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+
+from xentree_provider.api.errors import (
+    XentreeAuthError,
+    XentreeConnectionError,
+    XentreeNotFoundError,
+    XentreeQuotaExceededError,
+    XentreeServerError,
+    XentreeTimeoutError,
+)
+from xentree_provider.api.flow import NeedToken, Reply, RequestFlows, RequestStep, Send, Sleep
+from xentree_provider.api.retry import RetryPolicy
+from xentree_provider.api.routes import ROUTES
+from xentree_provider.api.settings import ClientSettings
+from xentree_provider.api.steps import arun_flow, run_flow
+
+FAST = RetryPolicy(max_attempts=4, max_wait=0.001, backoff_base=0.001)
+JSON = {"content-type": "application/json"}
+
+
+def reply(status: int, body: Any = None, **headers: str) -> Reply:
+    payload = b"" if body is None else json.dumps(body).encode()
+    return Reply(status, {**JSON, **{k.replace("_", "-"): v for k, v in headers.items()}}, payload)
+
+
+def error_reply(status: int, code: str = "BOOM", **headers: str) -> Reply:
+    return reply(status, {"detail": {"error": code, "message": f"HTTP {status}"}}, **headers)
+
+
+class Script:
+    """Answers a flow's steps from a list of replies and errors; records what the flow asked for."""
+
+    def __init__(self, *answers: Reply | Exception) -> None:
+        self.answers = list(answers)
+        self.sent: list[Send] = []
+        self.slept: list[float] = []
+        self.token_requests: list[NeedToken] = []
+        self.issued = 0
+
+    def perform(self, step: RequestStep) -> Any:
+        if isinstance(step, Sleep):
+            self.slept.append(step.seconds)
+            return None
+        if isinstance(step, NeedToken):
+            self.token_requests.append(step)
+            self.issued += 1
+            return f"token-{self.issued}"
+        self.sent.append(step)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def aperform(self, step: RequestStep) -> Any:
+        await asyncio.sleep(0)
+        return self.perform(step)
+
+
+def flows(
+    policy: RetryPolicy = FAST, *, api_key: str | None = "xntr-key", logger_name: str = "t"
+) -> RequestFlows:
+    settings = ClientSettings(
+        api_key=api_key,
+        login=None if api_key else "me@example.com",
+        password=None if api_key else "pw",
+        retry=policy,
+    )
+    return RequestFlows(settings, logging.getLogger(logger_name))
+
+
+@pytest.fixture
+def logger() -> logging.Logger:
+    return logging.getLogger("tests.xentree.flow")
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def test_flow_retries_and_logs(caplog: pytest.LogCaptureFixture, logger: logging.Logger) -> None:
+    script = Script(error_reply(503), error_reply(429, retry_after="0.0005"), reply(200, {"ok": True}))
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        result = run_flow(flows(logger_name=logger.name).request(ROUTES["get_live_quota"]), script.perform)
+    assert result == {"ok": True}
+    assert len(script.sent) == 3
+    warnings = [r for r in caplog.records if r.name == logger.name and r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    first, second = (r.getMessage() for r in warnings)
+    assert "GET /api/live/quota" in first and "HTTP 503" in first and "try 1 of 4" in first
+    assert "waiting" in first and " s)" in first
+    assert "HTTP 429" in second and "try 2 of 4" in second and "waiting 0.00 s" in second
+
+
+def test_flow_does_not_retry_non_retryable(caplog: pytest.LogCaptureFixture, logger: logging.Logger) -> None:
+    script = Script(error_reply(404, "NOT_FOUND"))
+    with caplog.at_level(logging.WARNING, logger=logger.name), pytest.raises(XentreeNotFoundError):
+        run_flow(flows(logger_name=logger.name).request(ROUTES["get_live_quota"]), script.perform)
+    assert len(script.sent) == 1
+    assert not [r for r in caplog.records if r.name == logger.name]
+
+
+def test_unsafe_request_is_not_retried_after_500() -> None:
+    script = Script(error_reply(500))
+    with pytest.raises(XentreeServerError):
+        run_flow(flows().request(ROUTES["save_transcript"], json={}), script.perform)
+    assert len(script.sent) == 1
+
+
+def test_unsafe_request_is_retried_when_it_never_left() -> None:
+    script = Script(XentreeConnectionError("refused", request_sent=False), reply(201, {"id": "t1"}))
+    assert run_flow(flows().request(ROUTES["save_transcript"], json={}), script.perform) == {"id": "t1"}
+    assert len(script.sent) == 2
+
+
+def test_flow_gives_up_after_max_attempts() -> None:
+    script = Script(*[error_reply(503)] * 10)
+    with pytest.raises(XentreeServerError):
+        run_flow(flows().request(ROUTES["get_live_quota"]), script.perform)
+    assert len(script.sent) == FAST.max_attempts
+    assert len(script.slept) == FAST.max_attempts - 1
+
+
+def test_single_attempt_policy_never_retries() -> None:
+    script = Script(error_reply(503))
+    with pytest.raises(XentreeServerError):
+        run_flow(flows(RetryPolicy(max_attempts=1)).request(ROUTES["get_live_quota"]), script.perform)
+    assert len(script.sent) == 1
+
+
+def test_waits_are_the_retry_after_the_server_asked_for() -> None:
+    script = Script(error_reply(429, retry_after="42"), error_reply(429, retry_after="42"), reply(200, {}))
+    policy = RetryPolicy(max_attempts=3, max_wait=60.0)
+    assert run_flow(flows(policy).request(ROUTES["save_transcript"], json={}), script.perform) == {}
+    assert script.slept == [42.0, 42.0]
+    assert len(script.sent) == 3
+
+
+def test_a_retried_delete_answered_404_is_done() -> None:
+    script = Script(XentreeTimeoutError("read"), error_reply(404, "NOT_FOUND"))
+    route = ROUTES["remove_member"]
+    assert (
+        run_flow(flows().request(route, path_params={"org_id": "o", "user_id": "u"}), script.perform) is None
+    )
+    assert [s.method for s in script.sent] == ["DELETE", "DELETE"]
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def test_api_key_goes_in_its_header_and_nowhere_else() -> None:
+    script = Script(reply(200, {}))
+    run_flow(flows().request(ROUTES["get_live_quota"], params={"limit": 1, "offset": None}), script.perform)
+    (sent,) = script.sent
+    assert sent.headers == {"X-API-Key": "xntr-key"}
+    assert sent.params == {"limit": 1}
+    assert "xntr-key" not in repr(sent)
+
+
+def test_refused_token_is_renewed_once_per_request() -> None:
+    script = Script(error_reply(401), reply(200, {"ok": 1}))
+    result = run_flow(flows(api_key=None).request(ROUTES["get_live_quota"]), script.perform)
+    assert result == {"ok": 1}
+    assert script.token_requests == [NeedToken(), NeedToken(stale="token-1")]
+    assert [s.headers["Authorization"] for s in script.sent] == ["Bearer token-1", "Bearer token-2"]
+
+
+def test_second_401_is_an_auth_error() -> None:
+    script = Script(error_reply(401), error_reply(401))
+    with pytest.raises(XentreeAuthError):
+        run_flow(flows(api_key=None).request(ROUTES["get_live_quota"]), script.perform)
+    assert len(script.sent) == 2
+
+
+def test_rejected_login_says_what_to_check() -> None:
+    script = Script(error_reply(401))
+    with pytest.raises(XentreeAuthError, match="login was rejected"):
+        run_flow(flows(api_key=None).login(), script.perform)
+    (sent,) = script.sent
+    assert sent.path == "/api/auth/login" and "Authorization" not in sent.headers
+    assert sent.data == {"username": "me@example.com", "password": "pw"}
+
+
+# --------------------------------------------------------------------------- the async driver
+
+
+def run_async(flow: Any, perform: Any) -> Any:
+    async def main() -> Any:
+        return await arun_flow(flow, perform)
+
+    return asyncio.run(main())
+
+
+def test_async_driver_runs_the_same_flow(caplog: pytest.LogCaptureFixture, logger: logging.Logger) -> None:
+    script = Script(XentreeTimeoutError("slow"), error_reply(502), reply(200, ["ok"]))
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        flow = flows(logger_name=logger.name).request(ROUTES["get_live_quota"])
+        assert run_async(flow, script.aperform) == ["ok"]
+    assert len(script.sent) == 3
+    messages = [r.getMessage() for r in caplog.records if r.name == logger.name]
+    assert len(messages) == 2
+    assert "read timeout" in messages[0] and "HTTP 502" in messages[1]
+
+
+def test_async_driver_does_not_retry_non_retryable() -> None:
+    script = Script(error_reply(429, "live_quota_exceeded"))
+    with pytest.raises(XentreeQuotaExceededError):
+        run_async(flows().request(ROUTES["get_live_quota"]), script.aperform)
+    assert len(script.sent) == 1
+
+
+def test_an_error_outside_the_tree_escapes_the_flow_unretried() -> None:
+    def broken(step: RequestStep) -> Awaitable[Any]:
+        raise RuntimeError("a bug in the driver")
+
+    with pytest.raises(RuntimeError, match="bug"):
+        run_flow(flows().request(ROUTES["get_live_quota"]), broken)

@@ -1,0 +1,223 @@
+"""The one auth + retry flow of every request, written once and free of I/O (as httpx's ``Auth.auth_flow``).
+
+:meth:`RequestFlows.request` returns a generator that yields what must happen next and is sent the result:
+
+* :class:`Send` - send this request; the driver sends back a :class:`Reply`, or throws in the
+  :class:`~xentree_provider.api.errors.XentreeConnectionError` (or TLS config error) it failed with;
+* :class:`Sleep` - wait this long before the next try;
+* :class:`NeedToken` - a usable bearer token is needed (replacing ``stale``, which got a 401).
+
+The flow adds credentials, decodes every reply (:func:`~xentree_provider.api.responses.decode_response`),
+renews a refused token once, and retries under the connection's
+:class:`~xentree_provider.api.retry.RetryPolicy`. The sync :class:`~xentree_provider.api.transport.Transport`
+and the async :class:`~xentree_provider.api.async_transport.AsyncTransport` only perform the steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from xentree_provider.api.errors import (
+    XentreeAuthError,
+    XentreeConfigError,
+    XentreeError,
+    XentreeNotFoundError,
+)
+from xentree_provider.api.logs import LoggerLike
+from xentree_provider.api.responses import decode_response
+from xentree_provider.api.routes import ROUTES, Auth, Route
+from xentree_provider.api.settings import ClientSettings
+from xentree_provider.api.steps import Flow
+
+if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+; annotations only, so 3.10 runs this module too
+
+__all__ = [
+    "NeedToken",
+    "Reply",
+    "RequestFlows",
+    "RequestOptions",
+    "RequestStep",
+    "Send",
+    "Sleep",
+    "check_route_auth",
+    "deleted_on_an_earlier_try",
+]
+
+
+class RequestOptions(TypedDict, total=False):
+    """What a call may add to its route: path values, query, JSON or form body, an explicit bearer."""
+
+    path_params: Mapping[str, Any] | None
+    params: Mapping[str, Any] | None
+    json: Any
+    data: Mapping[str, Any] | None
+    #: Send this bearer token instead of the connection's credentials (the token refresh).
+    bearer: str | None
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send this request once (``path`` is relative to the base URL, without the query string)."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    json: Any = None
+    data: Mapping[str, Any] | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Wait ``seconds`` before the next try."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class NeedToken:
+    """A usable bearer token is needed; ``stale`` was just refused with a 401 and must not come back."""
+
+    stale: str | None = field(default=None, repr=False)
+
+
+RequestStep = Send | Sleep | NeedToken
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the server answered: status, headers (looked up case-insensitively) and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def deleted_on_an_earlier_try(route: Route, attempt_number: int) -> bool:
+    """A 404 answering a retried DELETE: the first try removed it and only its answer was lost."""
+    return route.method == "DELETE" and attempt_number > 1
+
+
+def check_route_auth(route: Route, settings: ClientSettings) -> None:
+    """Refuse early, with a clear message, a bearer-only route on an API-key connection."""
+    if route.auth is Auth.BEARER and settings.api_key:
+        raise XentreeConfigError(
+            f"{route.method} {route.path} accepts only a user login (bearer token), not an API key; "
+            "use a connection with login and password for this call"
+        )
+
+
+class RequestFlows:
+    """Builds the flow of each request for one set of settings.
+
+    :param settings: validated client settings (credentials, retry policy).
+    :param log: where retries (WARNING) and exchanges (DEBUG) are logged.
+    :param clock: a monotonic clock, for the timings in the log.
+    """
+
+    def __init__(
+        self, settings: ClientSettings, log: LoggerLike, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.settings = settings
+        self.log = log
+        self.clock = clock
+
+    def request(self, route: Route, **options: Unpack[RequestOptions]) -> Flow[RequestStep, Any]:
+        """The flow of one call of ``route``; it returns the decoded JSON body (None if empty)."""
+        check_route_auth(route, self.settings)
+        path = route.format_path(**(options.get("path_params") or {}))
+        query = {k: v for k, v in (options.get("params") or {}).items() if v is not None}
+        send = Send(
+            route.method, path, params=query or None, json=options.get("json"), data=options.get("data")
+        )
+        return self._with_retries(route, send, options.get("bearer"))
+
+    def login(self) -> Flow[RequestStep, Any]:
+        """The login flow with the connection's login and password; returns the token response."""
+        data = {"username": self.settings.login or "", "password": self.settings.password or ""}
+        try:
+            return (yield from self.request(ROUTES["login"], data=data))
+        except XentreeAuthError as error:
+            raise XentreeAuthError(
+                "login was rejected: check the connection's login (the account e-mail) and password",
+                status=error.status,
+                code=error.code,
+                request_id=error.request_id,
+                method=error.method,
+                path=error.path,
+            ) from None
+
+    def refresh(self, refresh_token: str) -> Flow[RequestStep, Any]:
+        """The token refresh flow; returns the token response."""
+        return self.request(ROUTES["refresh"], bearer=refresh_token)
+
+    def _with_retries(self, route: Route, send: Send, bearer: str | None) -> Flow[RequestStep, Any]:
+        policy = self.settings.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return (yield from self._authorised(route, send, bearer))
+            except XentreeNotFoundError:
+                if deleted_on_an_earlier_try(route, attempt):
+                    return None
+                raise
+            except XentreeError as error:
+                decision = policy.decide(error, attempt, safe_to_retry=route.safe_to_retry)
+                if decision is None:
+                    raise
+                self.log.warning(
+                    "Retrying %s %s after %s (try %d of %d failed; waiting %.2f s): %s",
+                    send.method,
+                    send.path,
+                    decision.reason,
+                    attempt,
+                    policy.max_attempts,
+                    decision.wait,
+                    error,
+                )
+            yield Sleep(decision.wait)
+
+    def _authorised(self, route: Route, send: Send, bearer: str | None) -> Flow[RequestStep, Any]:
+        headers: dict[str, str] = {}
+        token: str | None = None
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        elif route.auth is not Auth.NONE and self.settings.api_key:
+            headers["X-API-Key"] = self.settings.api_key
+        elif route.auth is not Auth.NONE:
+            token = yield NeedToken()
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            return (yield from self._exchange(route, dataclasses.replace(send, headers=headers)))
+        except XentreeAuthError:
+            if token is None:
+                raise
+            # The token was refused before its known expiry (revoked, clock skew): renew it once.
+            renewed = {**headers, "Authorization": f"Bearer {(yield NeedToken(stale=token))}"}
+            return (yield from self._exchange(route, dataclasses.replace(send, headers=renewed)))
+
+    def _exchange(self, route: Route, send: Send) -> Flow[RequestStep, Any]:
+        started = self.clock()
+        reply: Reply = yield send
+        self.log.debug(
+            "%s %s -> %s in %.0f ms (request id %s)",
+            send.method,
+            send.path,
+            reply.status,
+            (self.clock() - started) * 1000,
+            reply.headers.get("x-request-id"),
+        )
+        return decode_response(
+            reply.status,
+            reply.headers,
+            reply.body,
+            method=send.method,
+            path=send.path,
+            withhold_body=route.secret_body,
+        )

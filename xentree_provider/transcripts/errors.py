@@ -1,0 +1,11 @@
+"""Errors of transcript exports."""
+
+from __future__ import annotations
+
+from xentree_provider.api.errors import XentreeError
+
+__all__ = ["XentreeEmptyWindowError"]
+
+
+class XentreeEmptyWindowError(XentreeError):
+    """The export window holds no transcripts and ``fail_on_empty`` is set."""
