@@ -90,6 +90,23 @@ def wait_for_approval(cluster: AirflowCluster, run_id: str) -> dict[str, Any]:
     return detail
 
 
+def finished(cluster: AirflowCluster, run_id: str) -> str:
+    """Wait for the run; on failure, show every task's state and the failed tasks' logs."""
+    state = cluster.wait_for_run(DAG_ID, run_id, timeout=240)
+    if state != "success":
+        tis = cluster.task_instances(DAG_ID, run_id)
+        shown = [f"{ti['task_id']}[{ti['map_index']}]: {ti['state']}" for ti in tis]
+        logs = [
+            cluster.task_log(DAG_ID, run_id, ti["task_id"], int(ti["try_number"] or 1), ti["map_index"])[
+                -3000:
+            ]
+            for ti in tis
+            if ti["state"] in ("failed", "upstream_failed")
+        ]
+        print("\n".join(shown + logs))
+    return state
+
+
 def answer(cluster: AirflowCluster, run_id: str, option: str) -> None:
     cluster.api("PATCH", hitl_path(run_id), json={"chosen_options": [option], "params_input": {}})
 
@@ -108,7 +125,7 @@ def test_an_approval_round_under_the_real_scheduler(
 
     # Night one: the 12 missing members only start their grace period.
     first = trigger(cluster, "2026-11-24", rosters, reports)
-    assert cluster.wait_for_run(DAG_ID, first, timeout=240) == "success"
+    assert finished(cluster, first) == "success"
     assert states(cluster, first)["sync.apply"] == "success"
     assert sandbox.counters()["writes"] == {}
     night_one = json.loads((reports / "2026-11-24" / f"{org}.result.json").read_text())
@@ -124,7 +141,7 @@ def test_an_approval_round_under_the_real_scheduler(
     assert sum(1 for email in leaving if email in body) == 10, "the first ten removals are listed"
     assert sandbox.counters()["writes"] == {}, "nothing is written while the approval waits"
     answer(cluster, second, "Approve")
-    assert cluster.wait_for_run(DAG_ID, second, timeout=240) == "success"
+    assert finished(cluster, second) == "success"
     done = states(cluster, second)
     assert (done["sync.apply_approved"], done["sync.apply"]) == ("success", "skipped")
     assert sandbox.counters()["writes"] == {DELETE: 12}
@@ -142,7 +159,7 @@ def test_an_approval_round_under_the_real_scheduler(
     request = wait_for_approval(cluster, third)
     assert "more than max_changes_ratio=0.2" in str(request.get("body"))
     answer(cluster, third, "Reject")
-    assert cluster.wait_for_run(DAG_ID, third, timeout=240) == "success"
+    assert finished(cluster, third) == "success"
     done = states(cluster, third)
     assert (done["sync.approve"], done["sync.apply_approved"], done["sync.apply"]) == (
         "success",
@@ -150,4 +167,5 @@ def test_an_approval_round_under_the_real_scheduler(
         "skipped",
     )
     assert sandbox.counters()["writes"] == {}
-    assert not (reports / "2026-11-26" / f"{org}.result.json").exists()
+    rejected = json.loads((reports / "2026-11-26" / f"{org}.result.json").read_text())
+    assert rejected["status"] == "rejected" and rejected["result"] is None

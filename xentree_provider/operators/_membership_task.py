@@ -13,14 +13,15 @@ from xentree_provider.operators._membership_files import read_json, with_org
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["approved_in", "check_approved_plan", "request_id_tap"]
+__all__ = ["approval_answer", "check_approved_plan", "request_id_tap"]
 
 
-def approved_in(context: Context, task_id: str) -> bool:
-    """Whether the HITL approval task ``task_id`` (same map index as this task) answered "Approve"."""
+def approval_answer(context: Context, task_id: str) -> list[str] | None:
+    """The options the HITL task ``task_id`` (same map index as this task) was answered with, if any."""
     ti = context["ti"]
     answer = ti.xcom_pull(task_ids=task_id, map_indexes=ti.map_index)
-    return isinstance(answer, Mapping) and answer.get("chosen_options") == ["Approve"]
+    chosen = answer.get("chosen_options") if isinstance(answer, Mapping) else None
+    return [str(option) for option in chosen] if isinstance(chosen, list) else None
 
 
 def check_approved_plan(

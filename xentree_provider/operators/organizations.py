@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
-from xentree_provider._compat import AirflowException, AirflowFailException
+from xentree_provider._compat import AirflowException, AirflowFailException, AirflowSkipException
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider.api.errors import XentreeAuthError, XentreePermissionError
 from xentree_provider.links.xentree import XentreeOrganizationLink
@@ -41,7 +41,7 @@ from xentree_provider.operators._membership_files import (
     write_report,
     write_text,
 )
-from xentree_provider.operators._membership_task import approved_in, check_approved_plan, request_id_tap
+from xentree_provider.operators._membership_task import approval_answer, check_approved_plan, request_id_tap
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -278,13 +278,18 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         """False without an approved plan; raises when the approval is missing or the plan drifted."""
         if not self.approved_plan:
             return False
-        if self.approval_task_id is not None and not approved_in(context, self.approval_task_id):
-            report["status"] = "blocked"
-            self._write(report_path, report)
-            raise MembershipGuardError(
-                f"Membership sync of organization {planned.org}: the approval task {self.approval_task_id!r} "
-                "did not answer 'Approve'; nothing was changed."
-            )
+        if self.approval_task_id is not None:
+            # Checked here, not left to the approval's skipping of its downstream tasks: on Airflow
+            # 3.3.2 that skip does not reach a task of a mapped task group.
+            answer = approval_answer(context, self.approval_task_id)
+            if answer != ["Approve"]:
+                report["status"] = "rejected" if answer else "blocked"
+                self._write(report_path, report)
+                said = f"answered {answer}" if answer else "has no answer"
+                message = f"the approval {self.approval_task_id!r} {said}; nothing was changed"
+                if answer:
+                    raise AirflowSkipException(f"Membership sync of organization {planned.org}: {message}")
+                raise MembershipGuardError(f"Membership sync of organization {planned.org}: {message}")
         check, location = check_approved_plan(self.approved_plan, planned, self.report_conn_id)
         report["approval"] = {"approved_plan": location, **check.to_dict()}
         if check.problem is not None:
