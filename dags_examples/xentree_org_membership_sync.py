@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, dag, task, task_group
 from airflow.sdk.exceptions import AirflowSkipException
 
@@ -147,9 +147,12 @@ def xentree_org_membership_sync() -> None:
             **SYNC_SETTINGS,  # type: ignore[arg-type]
         )
         request = approval_request(plan.output, "{{ params.on_guard }}")
-        approve = ApprovalOperator(
+        # A plain HITLOperator: apply_approved reads the answer itself (ApprovalOperator's skipping of
+        # its downstream tasks fails inside a mapped task group on Airflow 3.3.2).
+        approve = HITLOperator(
             task_id="approve",
             subject="Membership sync blocked by its guards: apply the plan anyway?",
+            options=["Approve", "Reject"],
             body=request,
             response_timeout=timedelta(hours=12),  # unanswered: the approval fails, nothing is written
         )
@@ -164,7 +167,7 @@ def xentree_org_membership_sync() -> None:
             task_id="apply_approved",
             organization_id=organization_id,
             approved_plan=PLAN_PATH,
-            approval_task_id="sync.approve",  # applies only if this run's approval said "Approve"
+            approval_task_id="sync.approve",  # applies only if the approval said "Approve"; else skips
             report_path=RESULT_PATH,
             retries=2,
             **SYNC_SETTINGS,  # type: ignore[arg-type]

@@ -101,7 +101,7 @@ def finished(cluster: AirflowCluster, run_id: str) -> str:
                 -3000:
             ]
             for ti in tis
-            if ti["state"] in ("failed", "upstream_failed")
+            if ti["state"] == "failed" and ti["try_number"]
         ]
         print("\n".join(shown + logs))
     return state
