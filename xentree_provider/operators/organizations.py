@@ -94,7 +94,7 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         plan for approval, and the apply step then needs ``approved_plan``.
     :param approved_plan: the dry-run report a human approved; re-checked against the organization as
         it is now, applied only if what changed since passes the guards. Templated.
-    :param approval_task_id: the HITL approval task (``ApprovalOperator``) of this run whose answer must
+    :param approval_task_id: the HITL approval task (``HITLOperator``) of this run whose answer must
         be "Approve" for ``approved_plan`` to count (same map index); recommended with ``approved_plan``.
     :param remove_after_missing_runs: remove a member only after N consecutive runs without it (default 1).
     :param previous_report_path: the previous run's report: a file, or a pattern with ``*`` whose last
