@@ -8,6 +8,7 @@ import pytest
 
 from xentree_provider.api.errors import (
     XentreeConnectionError,
+    XentreeMaybeAppliedError,
     XentreeResponseError,
     XentreeServerError,
     XentreeTimeoutError,
@@ -76,9 +77,10 @@ def test_500_is_not_retried_for_a_non_idempotent_post(sandbox, make_hook):
     hook = make_hook("full", extra=FAST)
     org_id = sandbox.credentials()["api_keys"]["full"]["organization_id"]
     sandbox.set_faults(error_rate=1.0, error_codes=[500])
-    with pytest.raises(XentreeServerError) as caught:
+    with pytest.raises(XentreeMaybeAppliedError) as caught:
         hook.add_member("new.person@acme.example", "member", org_id)
-    assert caught.value.status == 500
+    assert caught.value.status == 500 and caught.value.maybe_applied
+    assert "may have been applied" in str(caught.value)
     assert sandbox.counters()["requests"]["POST /api/organizations/{org_id}/members"] == 1
 
 
@@ -103,9 +105,11 @@ def test_reset_after_a_post_is_not_resent(sandbox, make_hook):
     hook = make_hook("full", extra=FAST)
     org_id = sandbox.credentials()["api_keys"]["full"]["organization_id"]
     sandbox.set_faults(reset_rate=1.0, reset_phase="after")
-    with pytest.raises(XentreeConnectionError) as caught:
+    with pytest.raises(XentreeMaybeAppliedError) as caught:
         hook.add_member("reset.case@acme.example", "member", org_id)
-    assert caught.value.request_sent
+    assert caught.value.maybe_applied
+    assert isinstance(caught.value.__cause__, XentreeConnectionError)
+    assert caught.value.__cause__.request_sent
     counters = sandbox.counters()
     assert counters["requests"]["POST /api/organizations/{org_id}/members"] == 1
     # The server did apply it: a blind resend would have added the member twice.

@@ -17,7 +17,9 @@ import pytest
 
 from xentree_provider.api.errors import (
     XentreeAuthError,
+    XentreeConflictError,
     XentreeConnectionError,
+    XentreeMaybeAppliedError,
     XentreeNotFoundError,
     XentreeQuotaExceededError,
     XentreeServerError,
@@ -113,11 +115,118 @@ def test_flow_does_not_retry_non_retryable(caplog: pytest.LogCaptureFixture, log
     assert not [r for r in caplog.records if r.name == logger.name]
 
 
-def test_unsafe_request_is_not_retried_after_500() -> None:
-    script = Script(error_reply(500))
-    with pytest.raises(XentreeServerError):
+HTML_503 = Reply(503, {"content-type": "text/html"}, b"<html><body>503 Service Unavailable</body></html>")
+NOT_JSON_ERROR = Reply(503, {"content-type": "application/json"}, b'{"message": "Service Unavailable"}')
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        error_reply(500),
+        error_reply(502),
+        HTML_503,
+        NOT_JSON_ERROR,
+        XentreeConnectionError("reset"),
+        XentreeTimeoutError("read"),
+        Reply(201, JSON, b'{"id": "t1", "sess'),
+    ],
+    ids=["500", "502", "html-503", "proxy-json-503", "dropped", "read-timeout", "truncated-201"],
+)
+def test_a_write_that_may_have_applied_is_not_sent_again(failure: Reply | Exception) -> None:
+    script = Script(failure, reply(201, {"id": "t2"}))
+    with pytest.raises(XentreeMaybeAppliedError) as info:
         run_flow(flows().request(ROUTES["save_transcript"], json={}), script.perform)
     assert len(script.sent) == 1
+    error = info.value
+    assert error.maybe_applied is True
+    assert "may have been applied" in str(error) and "check" in str(error)
+    assert (error.method, error.path) == ("POST", "/api/live/transcripts")
+    assert policy_ignores(error)
+
+
+def policy_ignores(error: Exception) -> bool:
+    return all(RetryPolicy().retry_reason(error, safe_to_retry=safe) is None for safe in (True, False))
+
+
+@pytest.mark.parametrize(
+    "declined",
+    [error_reply(503), error_reply(429), Reply(503, JSON, b'{"detail": "down for maintenance"}')],
+    ids=["api-503", "429", "api-503-text-detail"],
+)
+def test_a_write_the_api_declined_is_sent_again(declined: Reply) -> None:
+    script = Script(declined, reply(201, {"id": "t1"}))
+    assert run_flow(flows().request(ROUTES["save_transcript"], json={}), script.perform) == {"id": "t1"}
+    assert len(script.sent) == 2
+
+
+def test_idempotent_reads_still_retry_what_writes_do_not() -> None:
+    script = Script(HTML_503, XentreeConnectionError("reset"), error_reply(500), reply(200, {"n": 1}))
+    assert run_flow(flows().request(ROUTES["get_live_quota"]), script.perform) == {"n": 1}
+    assert len(script.sent) == 4
+
+
+def test_errors_that_say_nothing_was_applied_keep_their_type() -> None:
+    script = Script(error_reply(409, "CONFLICT"))
+    with pytest.raises(XentreeConflictError) as info:
+        run_flow(flows().request(ROUTES["save_transcript"], json={}), script.perform)
+    assert info.value.maybe_applied is False
+
+
+# --------------------------------------------------------------------------- the retry budget
+
+
+class Clock:
+    """A monotonic clock that the scripted sleeps move forward."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def budget_flows(policy: RetryPolicy, clock: Clock) -> RequestFlows:
+    settings = ClientSettings(api_key="xntr-key", retry=policy)
+    return RequestFlows(settings, logging.getLogger("t"), clock=clock)
+
+
+def sleeping(script: Script, clock: Clock) -> Any:
+    def perform(step: RequestStep) -> Any:
+        if isinstance(step, Sleep):
+            clock.now += step.seconds
+        return script.perform(step)
+
+    return perform
+
+
+def test_the_budget_stops_retries_before_the_attempt_cap() -> None:
+    clock = Clock()
+    script = Script(*[error_reply(503, retry_after="10")] * 50)
+    policy = RetryPolicy(max_attempts=50, max_wait=60.0, budget=35.0)
+    with pytest.raises(XentreeServerError):
+        run_flow(budget_flows(policy, clock).request(ROUTES["get_live_quota"]), sleeping(script, clock))
+    # waits of 10, 10, 10, then the 5 s left of the budget; no try starts after it is spent
+    assert script.slept == [10.0, 10.0, 10.0, 5.0]
+    assert len(script.sent) == 5
+
+
+def test_the_attempt_cap_still_bounds_a_fast_storm() -> None:
+    clock = Clock()
+    script = Script(*[error_reply(503, retry_after="0")] * 50)
+    policy = RetryPolicy(max_attempts=4, budget=1000.0)
+    with pytest.raises(XentreeServerError):
+        run_flow(budget_flows(policy, clock).request(ROUTES["get_live_quota"]), sleeping(script, clock))
+    assert len(script.sent) == 4
+
+
+def test_a_storm_shorter_than_the_budget_is_ridden_out() -> None:
+    clock = Clock()
+    storm = [error_reply(429, retry_after="3")] * 12 + [XentreeConnectionError("x", request_sent=False)] * 3
+    script = Script(*storm, reply(201, {"id": "t1"}))
+    policy = RetryPolicy(max_attempts=21, budget=120.0)
+    flow = budget_flows(policy, clock).request(ROUTES["save_transcript"], json={})
+    assert run_flow(flow, sleeping(script, clock)) == {"id": "t1"}
+    assert len(script.sent) == 16
 
 
 def test_unsafe_request_is_retried_when_it_never_left() -> None:
@@ -228,3 +337,17 @@ def test_an_error_outside_the_tree_escapes_the_flow_unretried() -> None:
 
     with pytest.raises(RuntimeError, match="bug"):
         run_flow(flows().request(ROUTES["get_live_quota"]), broken)
+
+
+def test_a_failed_login_is_not_mistaken_for_a_failed_write() -> None:
+    class NoLogin(Script):
+        def perform(self, step: RequestStep) -> Any:
+            if isinstance(step, NeedToken):
+                raise XentreeConnectionError("the login's connection dropped")
+            return super().perform(step)
+
+    script = NoLogin()
+    with pytest.raises(XentreeConnectionError, match="login's connection dropped") as info:
+        run_flow(flows(api_key=None).request(ROUTES["save_transcript"], json={}), script.perform)
+    assert not info.value.maybe_applied
+    assert script.sent == [] and script.slept == []  # never sent, and not retried on top of the login

@@ -224,11 +224,22 @@ def test_bad_timeouts(value: Any) -> None:
         ("true", True),
         ("FALSE", False),
         ("0", False),
-        ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
     ],
 )
 def test_verify(value: Any, expected: bool | str) -> None:
     assert build(extra={"verify": value}).verify == expected
+
+
+def test_verify_accepts_an_existing_ca_bundle(tmp_path: Any) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert build(extra={"verify": str(bundle)}).verify == str(bundle)
+
+
+def test_a_missing_ca_bundle_is_a_config_error_naming_the_field(tmp_path: Any) -> None:
+    with pytest.raises(XentreeConfigError, match="'verify'") as info:
+        build(extra={"verify": str(tmp_path / "nowhere" / "ca.pem")})
+    assert "does not exist" in str(info.value)
 
 
 @pytest.mark.parametrize(("name", "value"), [("allow_insecure_http", "maybe"), ("verify", 3)])
@@ -346,3 +357,118 @@ def test_organization_fallback_and_error() -> None:
     assert "organization_id" in str(info.value) and "my_conn" in str(info.value)
     with pytest.raises(XentreeConfigError):
         build(extra={"organization_id": ""}).organization("", "c")
+
+
+# --------------------------------------------------------------------------- hardening: numbers
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "retry_max_wait",
+        "token_refresh_lead",
+        "max_retries",
+        "retry_budget_seconds",
+        "request_deadline",
+        "max_response_bytes",
+    ],
+)
+@pytest.mark.parametrize(
+    "value", ["nan", float("nan"), "inf", float("inf"), "-inf", -1, "1e300", 10**15, True]
+)
+def test_non_finite_negative_or_absurd_numbers_name_the_field_and_range(name: str, value: Any) -> None:
+    with pytest.raises(XentreeConfigError) as info:
+        build(extra={name: value})
+    message = str(info.value)
+    assert repr(name) in message and "accepted:" in message
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "nan,10", "10,inf", "-1,5", 36_000, [1, float("nan")]])
+def test_non_finite_or_absurd_timeouts_name_the_field(value: Any) -> None:
+    with pytest.raises(XentreeConfigError, match=r"'timeout'.*accepted:"):
+        build(extra={"timeout": value})
+
+
+def test_a_retry_after_of_ten_hours_waits_no_longer_than_retry_max_wait() -> None:
+    from xentree_provider.api.errors import XentreeRateLimitError
+
+    with pytest.raises(XentreeConfigError, match="retry_max_wait"):
+        build(extra={"retry_max_wait": "nan"})
+    policy = build(extra={"retry_max_wait": 5}).retry
+    assert policy.wait_seconds(1, XentreeRateLimitError("x", status=429, retry_after=36_000.0)) == 5.0
+
+
+def test_new_extras_and_their_defaults() -> None:
+    settings = build(
+        extra={"retry_budget_seconds": "30", "request_deadline": 12.5, "max_response_bytes": 2048}
+    )
+    assert (settings.retry.budget, settings.deadline, settings.max_response_bytes) == (30.0, 12.5, 2048)
+    default = build(extra={"timeout": "5,20"})
+    assert default.retry.budget == 120.0
+    assert default.retry.max_attempts == 21
+    assert default.deadline == 5 + 2 * 20  # derived from the timeouts
+    assert default.max_response_bytes == 64 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------- hardening: hosts
+
+
+@pytest.mark.parametrize("host", ["https://[::1", "https://[not-an-ip]:443", "http://[::1]]:80"])
+def test_a_malformed_host_is_a_config_error_not_a_value_error(host: str) -> None:
+    with pytest.raises(XentreeConfigError, match="connection host"):
+        build(host)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "https://user:pw-S3CR3T@my.xentree.com",
+        "https://pw-S3CR3T@my.xentree.com/api",
+        "user:pw-S3CR3T@my.xentree.com",
+        "https://user:pw-S3CR3T@my.xentree.com:99999",
+        "https://user:pw-S3CR3T@[::1",
+    ],
+)
+def test_credentials_in_the_host_are_refused_without_echoing_them(host: str) -> None:
+    with pytest.raises(XentreeConfigError) as info:
+        build(host)
+    message = str(info.value)
+    assert "credentials" in message
+    assert "S3CR3T" not in message and "user:pw" not in message
+
+
+@pytest.mark.parametrize("port", [70000, -1])
+def test_an_out_of_range_port_is_refused(port: int) -> None:
+    with pytest.raises(XentreeConfigError, match="port"):
+        build("https://api.example.com", port=port)
+
+
+# --------------------------------------------------------------------------- hardening: credentials
+
+
+HIDDEN = ["\u200b", "\n", "\r", "\t", "\x00", "\u00a0", "\u2028", "\ufeff", "\u202e", "\x7f"]
+
+
+@pytest.mark.parametrize("char", HIDDEN, ids=[f"U+{ord(c):04X}" for c in HIDDEN])
+@pytest.mark.parametrize("field", ["api_key", "login", "password"])
+def test_control_or_invisible_characters_in_credentials_are_refused(field: str, char: str) -> None:
+    secret = f"xntr-{'A' * 40}{char}{'B' * 40}" if field == "api_key" else f"pa55{char}word-S3CR3T"
+    kwargs: dict[str, Any] = {"extra": {"api_key": secret}} if field == "api_key" else {field: secret}
+    with pytest.raises(XentreeConfigError) as info:
+        build(**kwargs)
+    message = str(info.value)
+    assert (field if field == "api_key" else f"the {field}") in message
+    assert f"U+{ord(char):04X}" in message
+    assert secret not in message and "S3CR3T" not in message and "AAAA" not in message
+
+
+def test_a_space_is_fine_in_a_password_but_not_in_a_login_or_key() -> None:
+    assert build(password="correct horse battery").password == "correct horse battery"
+    with pytest.raises(XentreeConfigError, match="the login"):
+        build(login="me @example.com")
+    with pytest.raises(XentreeConfigError, match="api_key"):
+        build(extra={"api_key": "xntr-abc def"})
+
+
+def test_surrounding_whitespace_of_an_api_key_is_still_trimmed() -> None:
+    assert build(extra={"api_key": f"  {API_KEY}\n"}).api_key == API_KEY

@@ -474,3 +474,53 @@ def test_lifetime_is_counted_from_receipt_when_the_clocks_disagree() -> None:
     state = parse_token_response({"access_token": token}, now=now)
     assert state.expires_at == pytest.approx(now + 900)
     assert state.action(now + 10, lead=60) is TokenAction.USE
+
+
+# --------------------------------------------------------------------------- clock skew
+
+
+def test_exp_without_iat_is_read_against_the_servers_date() -> None:
+    # Our clock is an hour fast: exp is in our past, yet the token has 900 s left on the server's clock.
+    server_now = 1_800_000_000.0
+    ours = server_now + 3600
+    token = make_jwt({"exp": server_now + 900})
+    state = parse_token_response({"access_token": token}, now=ours, server_time=server_now)
+    assert state.expires_at == pytest.approx(ours + 900)
+
+
+def test_exp_without_iat_or_date_falls_back_to_expires_in_or_to_a_401() -> None:
+    server_now = 1_800_000_000.0
+    ours = server_now + 3600
+    token = make_jwt({"exp": server_now + 900})
+    with_expires_in = parse_token_response({"access_token": token, "expires_in": 900}, now=ours)
+    assert with_expires_in.expires_at == pytest.approx(ours + 900)
+    # Nothing to measure the skew with: use the token until the server refuses it, never refresh at once.
+    assert parse_token_response({"access_token": token}, now=ours).expires_at is None
+
+
+@pytest.mark.parametrize("skew", [-7200.0, -3600.0, -60.0, 0.0, 60.0, 3600.0, 86_400.0])
+def test_at_most_one_refresh_per_token_lifetime_whatever_the_skew(skew: float) -> None:
+    server_clock = FakeClock(T0)
+    client_clock = FakeClock(T0 + skew)
+    refreshes: list[str] = []
+
+    def issue() -> Any:
+        from xentree_provider.api.tokens import TokenReply
+
+        payload = {
+            "access_token": make_jwt({"exp": server_clock() + 900, "n": len(refreshes)}),
+            "refresh_token": "r",
+        }
+        return TokenReply(payload, server_time=server_clock())
+
+    def refresh(token: str) -> Any:
+        refreshes.append(token)
+        return issue()
+
+    tokens = TokenManager(issue, refresh, clock=client_clock, refresh_lead=60)
+    for _ in range(10):  # ten calls over one 900 s lifetime
+        tokens.access_token()
+        server_clock.now += 90
+        client_clock.now += 90
+    assert len(refreshes) <= 1
+    assert tokens.logins == 1

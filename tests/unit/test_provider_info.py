@@ -93,6 +93,9 @@ def test_conn_fields_declare_every_extra(info: dict[str, Any]) -> None:
         "retry_max_wait",
         "token_refresh_lead",
         "allow_insecure_http",
+        "retry_budget_seconds",
+        "request_deadline",
+        "max_response_bytes",
     }
     secrets = {name for name, f in fields.items() if f["schema"].get("format") == "password"}
     assert secrets == {"api_key"}

@@ -87,23 +87,34 @@ class AsyncTransport(DriverCore[AsyncTokenManager]):
         return await self.tokens.access_token(replacing=step.stale)
 
     async def _send(self, send: Send) -> Reply:
+        deadline = self.settings.deadline
         try:
-            response = await self.client.request(
-                send.method,
-                send.path,
-                params=dict(send.params or {}) or None,
-                json=send.json,
-                data=send.data,
-                headers=send.headers,
-            )
+            return await asyncio.wait_for(self._exchange(send), deadline)
+        except asyncio.TimeoutError:
+            failure, cause = Failure.DEADLINE, f"{deadline:g} s"
         except httpx.HTTPError as error:
             if isinstance(error, httpx.ConnectError) and _is_tls_failure(error):
                 raise tls_error(self.settings.base_url, str(error)) from None
-            failure = _failure(error)
-            raise transport_error(
-                failure, method=send.method, path=send.path, cause=type(error).__name__
-            ) from None
-        return Reply(response.status_code, response.headers, response.content)
+            failure, cause = _failure(error), type(error).__name__
+        raise transport_error(failure, method=send.method, path=send.path, cause=cause)
+
+    async def _exchange(self, send: Send) -> Reply:
+        request = self.client.build_request(
+            send.method,
+            send.path,
+            params=dict(send.params or {}) or None,
+            json=send.json,
+            data=send.data,
+            headers=send.headers,
+        )
+        response = await self.client.send(request, stream=True)
+        try:
+            body = self._collector(send, response.status_code, response.headers)
+            async for chunk in response.aiter_bytes():
+                body.add(chunk)
+            return Reply(response.status_code, response.headers, body.body())
+        finally:
+            await response.aclose()
 
     async def aclose(self) -> None:
         """Close the pooled connections."""

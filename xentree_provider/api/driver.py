@@ -10,9 +10,10 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypedDict, TypeVar
 
-from xentree_provider.api.flow import RequestFlows, RequestStep
+from xentree_provider.api.flow import RequestFlows, RequestStep, Send
 from xentree_provider.api.logs import LoggerLike
 from xentree_provider.api.pagination import DEFAULT_PAGE_SIZE, PageReader
+from xentree_provider.api.responses import BodyCollector
 from xentree_provider.api.routes import Route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.steps import Flow
@@ -69,6 +70,11 @@ class DriverCore(Generic[TokensT]):
     def _token_manager(self, on_secret: SecretSink | None) -> TokensT:
         """Build the token manager, renewing through :meth:`_renewal_calls`."""
         raise NotImplementedError
+
+    def _collector(self, send: Send, status: int, headers: Mapping[str, str]) -> BodyCollector:
+        """Where a driver gathers the body of the answer to ``send``, within ``max_response_bytes``."""
+        limit = self.settings.max_response_bytes
+        return BodyCollector(limit, status=status, headers=headers, method=send.method, path=send.path)
 
     def _renewal_calls(
         self, run: Runner[R], perform: Callable[[RequestStep], Any]

@@ -19,6 +19,7 @@ __all__ = [
     "XentreeConflictError",
     "XentreeConnectionError",
     "XentreeError",
+    "XentreeMaybeAppliedError",
     "XentreeNotFoundError",
     "XentreePermissionError",
     "XentreeQuotaExceededError",
@@ -29,6 +30,7 @@ __all__ = [
     "XentreeValidationError",
     "error_from_response",
     "tls_error",
+    "too_large_error",
     "transport_error",
 ]
 
@@ -45,7 +47,11 @@ class XentreeError(Exception):
     :param method: HTTP method of the failed request.
     :param path: path of the failed request (no query string).
     :param retry_after: the delay in seconds the server asked for (``Retry-After``), if any.
+    :param from_api: the body was the API's own error JSON (``{"detail": ...}``), not a proxy's page.
     """
+
+    #: True only on :class:`XentreeMaybeAppliedError`: a write may have taken effect.
+    maybe_applied = False
 
     def __init__(
         self,
@@ -57,9 +63,11 @@ class XentreeError(Exception):
         method: str | None = None,
         path: str | None = None,
         retry_after: float | None = None,
+        from_api: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.from_api = from_api
         self.retry_after = retry_after
         self.status = status
         self.code = code
@@ -165,6 +173,29 @@ class XentreeServerError(XentreeError):
     """5xx: the server or a proxy in front of it failed."""
 
 
+class XentreeMaybeAppliedError(XentreeError):
+    """A write (POST, PATCH, DELETE not idempotent by nature) was sent and its outcome is unknown: the
+    connection dropped, a proxy answered 5xx, or the answer could not be read. It was not sent again, so
+    that it cannot be applied twice; check the server's state before retrying. ``maybe_applied`` is True.
+    """
+
+    maybe_applied = True
+
+    @classmethod
+    def after(cls, error: XentreeError, method: str, path: str) -> XentreeMaybeAppliedError:
+        """The error replacing ``error``, which ended a write to ``method path``."""
+        return cls(
+            f"the write may have been applied: the request reached the server, then failed "
+            f"({error.message.rstrip('.')}). It was not sent again, so that it cannot be applied twice; "
+            "check whether it took effect before retrying",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+            method=method,
+            path=path,
+        )
+
+
 class XentreeResponseError(XentreeError):
     """The response body is not the JSON we expect (an HTML page, truncated or malformed JSON)."""
 
@@ -211,6 +242,15 @@ def unexpected_body_error(
     )
 
 
+def _is_api_error_body(body: bytes) -> bool:
+    """True for the contract's error shape: a JSON object with a ``detail`` (object, text or list)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, Mapping) and isinstance(payload.get("detail"), (Mapping, str, list))
+
+
 def _parse_error_body(body: bytes) -> tuple[str | None, str | None, dict[str, Any], dict[str, list[str]]]:
     """Return (code, message, extra detail fields, field errors) from any of the error body shapes."""
     try:
@@ -253,11 +293,21 @@ class Failure(str, Enum):
     READ_TIMEOUT = "read_timeout"
     #: The connection dropped after the request was sent: it may have acted on the request.
     DROPPED = "dropped"
+    #: The whole exchange outlasted the request's total deadline: it may have acted on the request.
+    DEADLINE = "deadline"
 
 
 def transport_error(failure: Failure, *, method: str, path: str, cause: str) -> XentreeConnectionError:
-    """The error for a failed exchange; ``cause`` names the client library's error type, never a URL."""
+    """The error for a failed exchange; ``cause`` names the client library's error type (or, for
+    :attr:`Failure.DEADLINE`, the deadline), never a URL."""
     where: dict[str, Any] = {"method": method, "path": path}
+    if failure is Failure.DEADLINE:
+        return XentreeTimeoutError(
+            f"the Xentree API did not finish answering within the request's total deadline of {cause} "
+            "(connection extra 'request_deadline'; by default the connect timeout plus twice the read "
+            "timeout)",
+            **where,
+        )
     if failure is Failure.CONNECT_TIMEOUT:
         return XentreeTimeoutError("timed out connecting to the Xentree API", request_sent=False, **where)
     if failure is Failure.READ_TIMEOUT:
@@ -271,6 +321,17 @@ def transport_error(failure: Failure, *, method: str, path: str, cause: str) -> 
         )
     return XentreeConnectionError(
         f"the connection to the Xentree API dropped before a full response arrived ({cause})", **where
+    )
+
+
+def too_large_error(limit: int, *, status: int, method: str, path: str) -> XentreeResponseError:
+    """The error for a response body over ``limit`` bytes (read no further than that)."""
+    return XentreeResponseError(
+        f"the response is larger than {limit} bytes (connection extra 'max_response_bytes'); it was not "
+        "read further. Raise the limit if such a response is expected, or ask for less (smaller pages)",
+        status=status,
+        method=method,
+        path=path,
     )
 
 
@@ -299,7 +360,9 @@ def error_from_response(
 ) -> XentreeError:
     """Map an error response (status >= 400) to the matching exception type."""
     code, message, detail, field_errors = _parse_error_body(body)
+    is_json = content_type is not None and "json" in content_type
     common: dict[str, Any] = {
+        "from_api": is_json and _is_api_error_body(body),
         "status": status,
         "code": code,
         "request_id": request_id,
@@ -307,7 +370,6 @@ def error_from_response(
         "path": path,
         "retry_after": retry_after,
     }
-    is_json = content_type is not None and "json" in content_type
     if message is None and not is_json and body:
         # A proxy's HTML page or other non-JSON error: show what it was.
         reason = {502: "bad gateway", 503: "service unavailable", 504: "gateway timeout"}.get(

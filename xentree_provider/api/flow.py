@@ -25,13 +25,17 @@ from xentree_provider.api.errors import (
     XentreeAuthError,
     XentreeConfigError,
     XentreeError,
+    XentreeMaybeAppliedError,
     XentreeNotFoundError,
 )
 from xentree_provider.api.logs import LoggerLike
 from xentree_provider.api.responses import decode_response
+from xentree_provider.api.retry import may_have_applied
 from xentree_provider.api.routes import ROUTES, Auth, Route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.steps import Flow
+from xentree_provider.api.timestamps import parse_http_date
+from xentree_provider.api.tokens import TokenReply
 
 if TYPE_CHECKING:
     from typing import Unpack  # Python 3.11+; annotations only, so 3.10 runs this module too
@@ -98,6 +102,14 @@ class Reply:
     body: bytes
 
 
+class _NoToken(Exception):
+    """No token could be had for a request (the login or refresh failed): ``error`` says why."""
+
+    def __init__(self, error: XentreeError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def deleted_on_an_earlier_try(route: Route, attempt_number: int) -> bool:
     """A 404 answering a retried DELETE: the first try removed it and only its answer was lost."""
     return route.method == "DELETE" and attempt_number > 1
@@ -129,19 +141,17 @@ class RequestFlows:
 
     def request(self, route: Route, **options: Unpack[RequestOptions]) -> Flow[RequestStep, Any]:
         """The flow of one call of ``route``; it returns the decoded JSON body (None if empty)."""
-        check_route_auth(route, self.settings)
-        path = route.format_path(**(options.get("path_params") or {}))
-        query = {k: v for k, v in (options.get("params") or {}).items() if v is not None}
-        send = Send(
-            route.method, path, params=query or None, json=options.get("json"), data=options.get("data")
-        )
-        return self._with_retries(route, send, options.get("bearer"))
+        return self._with_retries(route, self._prepare(route, options), options.get("bearer"), False)
 
     def login(self) -> Flow[RequestStep, Any]:
-        """The login flow with the connection's login and password; returns the token response."""
+        """The login flow with the connection's login and password.
+
+        Returns a :class:`~xentree_provider.api.tokens.TokenReply`.
+        """
         data = {"username": self.settings.login or "", "password": self.settings.password or ""}
+        route = ROUTES["login"]
         try:
-            return (yield from self.request(ROUTES["login"], data=data))
+            return (yield from self._with_retries(route, self._prepare(route, {"data": data}), None, True))
         except XentreeAuthError as error:
             raise XentreeAuthError(
                 "login was rejected: check the connection's login (the account e-mail) and password",
@@ -153,22 +163,41 @@ class RequestFlows:
             ) from None
 
     def refresh(self, refresh_token: str) -> Flow[RequestStep, Any]:
-        """The token refresh flow; returns the token response."""
-        return self.request(ROUTES["refresh"], bearer=refresh_token)
+        """The token refresh flow; returns a :class:`~xentree_provider.api.tokens.TokenReply`."""
+        route = ROUTES["refresh"]
+        return self._with_retries(route, self._prepare(route, {}), refresh_token, True)
 
-    def _with_retries(self, route: Route, send: Send, bearer: str | None) -> Flow[RequestStep, Any]:
+    def _prepare(self, route: Route, options: RequestOptions) -> Send:
+        check_route_auth(route, self.settings)
+        path = route.format_path(**(options.get("path_params") or {}))
+        query = {k: v for k, v in (options.get("params") or {}).items() if v is not None}
+        return Send(
+            route.method, path, params=query or None, json=options.get("json"), data=options.get("data")
+        )
+
+    def _with_retries(
+        self, route: Route, send: Send, bearer: str | None, token_reply: bool
+    ) -> Flow[RequestStep, Any]:
         policy = self.settings.retry
+        started = self.clock()
         attempt = 0
         while True:
             attempt += 1
             try:
-                return (yield from self._authorised(route, send, bearer))
+                return (yield from self._authorised(route, send, bearer, token_reply))
+            except _NoToken as failed:
+                # The login or refresh behind it made its own retries, and this request never left.
+                raise failed.error from None
             except XentreeNotFoundError:
                 if deleted_on_an_earlier_try(route, attempt):
                     return None
                 raise
             except XentreeError as error:
-                decision = policy.decide(error, attempt, safe_to_retry=route.safe_to_retry)
+                decision = policy.decide(
+                    error, attempt, safe_to_retry=route.safe_to_retry, elapsed=self.clock() - started
+                )
+                if decision is None and not route.safe_to_retry and may_have_applied(error):
+                    raise XentreeMaybeAppliedError.after(error, send.method, send.path) from error
                 if decision is None:
                     raise
                 self.log.warning(
@@ -183,7 +212,9 @@ class RequestFlows:
                 )
             yield Sleep(decision.wait)
 
-    def _authorised(self, route: Route, send: Send, bearer: str | None) -> Flow[RequestStep, Any]:
+    def _authorised(
+        self, route: Route, send: Send, bearer: str | None, token_reply: bool
+    ) -> Flow[RequestStep, Any]:
         headers: dict[str, str] = {}
         token: str | None = None
         if bearer is not None:
@@ -191,18 +222,26 @@ class RequestFlows:
         elif route.auth is not Auth.NONE and self.settings.api_key:
             headers["X-API-Key"] = self.settings.api_key
         elif route.auth is not Auth.NONE:
-            token = yield NeedToken()
+            token = yield from self._token(NeedToken())
             headers["Authorization"] = f"Bearer {token}"
         try:
-            return (yield from self._exchange(route, dataclasses.replace(send, headers=headers)))
+            return (yield from self._exchange(route, dataclasses.replace(send, headers=headers), token_reply))
         except XentreeAuthError:
             if token is None:
                 raise
             # The token was refused before its known expiry (revoked, clock skew): renew it once.
-            renewed = {**headers, "Authorization": f"Bearer {(yield NeedToken(stale=token))}"}
-            return (yield from self._exchange(route, dataclasses.replace(send, headers=renewed)))
+            renewed = {**headers, "Authorization": f"Bearer {(yield from self._token(NeedToken(token)))}"}
+            return (yield from self._exchange(route, dataclasses.replace(send, headers=renewed), token_reply))
 
-    def _exchange(self, route: Route, send: Send) -> Flow[RequestStep, Any]:
+    @staticmethod
+    def _token(step: NeedToken) -> Flow[RequestStep, str]:
+        try:
+            token: str = yield step
+        except XentreeError as error:
+            raise _NoToken(error) from None
+        return token
+
+    def _exchange(self, route: Route, send: Send, token_reply: bool) -> Flow[RequestStep, Any]:
         started = self.clock()
         reply: Reply = yield send
         self.log.debug(
@@ -213,7 +252,7 @@ class RequestFlows:
             (self.clock() - started) * 1000,
             reply.headers.get("x-request-id"),
         )
-        return decode_response(
+        decoded = decode_response(
             reply.status,
             reply.headers,
             reply.body,
@@ -221,3 +260,6 @@ class RequestFlows:
             path=send.path,
             withhold_body=route.secret_body,
         )
+        if token_reply:
+            return TokenReply(decoded, server_time=parse_http_date(reply.headers.get("date")))
+        return decoded

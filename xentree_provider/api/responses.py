@@ -11,10 +11,45 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from xentree_provider.api.errors import XentreeConfigError, error_from_response, unexpected_body_error
+from xentree_provider.api.errors import (
+    XentreeConfigError,
+    error_from_response,
+    too_large_error,
+    unexpected_body_error,
+)
 from xentree_provider.api.retry import parse_retry_after
 
-__all__ = ["decode_response"]
+__all__ = ["BodyCollector", "decode_response"]
+
+
+class BodyCollector:
+    """Gathers a response body chunk by chunk, refusing it once it passes ``limit`` bytes.
+
+    :param limit: the most bytes accepted (``max_response_bytes``).
+    :param status: the response status, for the error.
+    :param headers: the response headers: a declared ``Content-Length`` over the limit fails at once.
+    """
+
+    def __init__(self, limit: int, *, status: int, headers: Mapping[str, str], method: str, path: str):
+        self._limit = limit
+        self._error = too_large_error(limit, status=status, method=method, path=path)
+        self._chunks: list[bytes] = []
+        self._size = 0
+        declared = (headers.get("content-length") or "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise self._error
+
+    def add(self, chunk: bytes) -> None:
+        """Keep ``chunk``; raise :class:`XentreeResponseError` if the body is now over the limit."""
+        self._size += len(chunk)
+        if self._size > self._limit:
+            self._chunks.clear()
+            raise self._error
+        self._chunks.append(chunk)
+
+    def body(self) -> bytes:
+        """The whole body."""
+        return b"".join(self._chunks)
 
 
 def decode_response(

@@ -3,11 +3,13 @@
 Which failures are retried:
 
 * the request never reached the server (refused connection, DNS failure, connect timeout): always;
-* 429 (rate limit; not the Live quota, which retrying cannot fix) and 503: always, as the server
-  declined the request without acting on it;
-* read timeouts, dropped connections, garbled JSON bodies, 500, 502 and 504: only when repeating
-  the request is harmless (GET, PUT, and endpoints idempotent by nature such as searches and token
-  refresh), since the server may already have acted on it.
+* 429 (rate limit; not the Live quota, which retrying cannot fix), and a 503 that is the API's own
+  JSON error: always, as the API declined the request without acting on it;
+* read timeouts, dropped connections, garbled JSON bodies, 500, 502, 504 and a 503 from something in
+  front of the API (an HTML page): only when repeating the request is harmless (GET, PUT, and endpoints
+  idempotent by nature such as searches and token refresh), since the server may already have acted on
+  it. Such a failure of any other write is reported as
+  :class:`~xentree_provider.api.errors.XentreeMaybeAppliedError` (see :func:`may_have_applied`).
 
 Waits honour ``Retry-After`` (seconds or an HTTP date), capped by ``max_wait``; otherwise exponential
 backoff with full jitter.
@@ -15,11 +17,10 @@ backoff with full jitter.
 
 from __future__ import annotations
 
-import email.utils
+import math
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from xentree_provider.api.errors import (
     XentreeConnectionError,
@@ -30,10 +31,10 @@ from xentree_provider.api.errors import (
     XentreeServerError,
     XentreeTimeoutError,
 )
+from xentree_provider.api.timestamps import parse_http_date
 
-__all__ = ["RetryDecision", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryDecision", "RetryPolicy", "may_have_applied", "parse_retry_after"]
 
-ALWAYS_RETRIED_STATUSES = frozenset({429, 503})
 RETRIED_WHEN_SAFE_STATUSES = frozenset({500, 502, 504})
 
 
@@ -41,21 +42,25 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     """Return the delay in seconds a ``Retry-After`` header asks for (seconds or HTTP date), or None."""
     if not value:
         return None
-    text = value.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(value.strip())
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    current = datetime.fromtimestamp(time.time() if now is None else now, tz=timezone.utc)
-    return max(0.0, (when - current).total_seconds())
+        when = parse_http_date(value)
+        return None if when is None else max(0.0, when - (time.time() if now is None else now))
+    return max(0.0, seconds) if math.isfinite(seconds) or seconds > 0 else None
+
+
+def may_have_applied(error: BaseException) -> bool:
+    """True when ``error`` leaves open whether the server acted on the request: it was sent, and then
+    the connection dropped, timed out, a 5xx came (other than the API's own JSON 503), or a success
+    came with a body that could not be read."""
+    if isinstance(error, XentreeConnectionError):
+        return error.request_sent
+    if isinstance(error, XentreeResponseError):
+        return error.status is not None and 200 <= error.status < 300
+    if isinstance(error, XentreeServerError):
+        return not (error.status == 503 and error.from_api)
+    return False
 
 
 @dataclass(frozen=True)
@@ -70,26 +75,34 @@ class RetryDecision:
 class RetryPolicy:
     """How often and how long to retry a failed request.
 
+    A request is tried until it succeeds, fails in a way a repeat cannot fix, ``max_attempts`` tries
+    were made, or ``budget`` seconds have passed since its first try, whichever comes first: the budget
+    rides out a short storm of transient failures, the attempt cap bounds a fast-failing one.
+
     :param max_attempts: total tries including the first (``max_retries + 1``); 1 disables retries.
     :param max_wait: the longest single wait in seconds, also the cap on ``Retry-After``.
     :param backoff_base: the first backoff ceiling in seconds; doubles per attempt (full jitter).
+    :param budget: seconds from the first try after which no retry starts (waits are cut to fit).
     """
 
-    max_attempts: int = 6
+    max_attempts: int = 21
     max_wait: float = 60.0
     backoff_base: float = 0.5
+    budget: float = 120.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        if self.max_wait < 0 or self.backoff_base < 0:
-            raise ValueError("max_wait and backoff_base must not be negative")
+        if self.max_wait < 0 or self.backoff_base < 0 or self.budget < 0:
+            raise ValueError("max_wait, backoff_base and budget must not be negative")
+        if not all(math.isfinite(v) for v in (self.max_wait, self.backoff_base, self.budget)):
+            raise ValueError("max_wait, backoff_base and budget must be finite numbers")
 
     def retry_reason(self, error: BaseException, *, safe_to_retry: bool) -> str | None:
         """Return why ``error`` is worth retrying, or None when it is not."""
         if not isinstance(error, XentreeError):
             return None
-        if isinstance(error, XentreeQuotaExceededError):
+        if isinstance(error, XentreeQuotaExceededError) or error.maybe_applied:
             return None
         if isinstance(error, XentreeConnectionError):
             if not error.request_sent:
@@ -100,7 +113,11 @@ class RetryPolicy:
         if isinstance(error, XentreeResponseError):
             return "a garbled response body" if error.retryable_body and safe_to_retry else None
         status = error.status
-        if isinstance(error, XentreeRateLimitError) or status in ALWAYS_RETRIED_STATUSES:
+        if isinstance(error, XentreeRateLimitError) or status == 429:
+            return f"HTTP {status}"
+        if status == 503 and (safe_to_retry or error.from_api):
+            # The API's own 503 declined the request; a proxy's 503 page says nothing about whether a
+            # write behind it was applied.
             return f"HTTP {status}"
         if isinstance(error, XentreeServerError) and status in RETRIED_WHEN_SAFE_STATUSES and safe_to_retry:
             return f"HTTP {status}"
@@ -116,11 +133,15 @@ class RetryPolicy:
         ceiling = min(self.max_wait, self.backoff_base * (2 ** max(attempt - 1, 0)))
         return (rng or random).uniform(0.0, ceiling)
 
-    def decide(self, error: BaseException, attempt: int, *, safe_to_retry: bool) -> RetryDecision | None:
-        """Whether to try again after failed try number ``attempt`` (1-based), why, and after how long."""
-        if attempt >= self.max_attempts:
+    def decide(
+        self, error: BaseException, attempt: int, *, safe_to_retry: bool, elapsed: float = 0.0
+    ) -> RetryDecision | None:
+        """Whether to try again after failed try number ``attempt`` (1-based), ``elapsed`` seconds after
+        the first try started; why, and after how long (never past the budget)."""
+        remaining = self.budget - elapsed
+        if attempt >= self.max_attempts or remaining <= 0:
             return None
         reason = self.retry_reason(error, safe_to_retry=safe_to_retry)
         if reason is None:
             return None
-        return RetryDecision(reason=reason, wait=self.wait_seconds(attempt, error))
+        return RetryDecision(reason=reason, wait=min(self.wait_seconds(attempt, error), remaining))

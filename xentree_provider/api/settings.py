@@ -9,6 +9,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
+import os
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,14 +22,26 @@ from xentree_provider.api.errors import XentreeConfigError
 from xentree_provider.api.retry import RetryPolicy
 from xentree_provider.api.tokens import DEFAULT_REFRESH_LEAD
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "KNOWN_EXTRAS", "ClientSettings", "is_loopback_host"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_TIMEOUT",
+    "KNOWN_EXTRAS",
+    "RANGES",
+    "ClientSettings",
+    "NumberRange",
+    "check_credential",
+    "is_loopback_host",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://my.xentree.com"
 DEFAULT_TIMEOUT = (10.0, 60.0)
-DEFAULT_MAX_RETRIES = 5
+DEFAULT_MAX_RETRIES = 20
 DEFAULT_RETRY_MAX_WAIT = 60.0
+DEFAULT_RETRY_BUDGET = 120.0
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 KNOWN_EXTRAS = frozenset(
     {
         "api_key",
@@ -36,8 +52,12 @@ KNOWN_EXTRAS = frozenset(
         "retry_max_wait",
         "token_refresh_lead",
         "allow_insecure_http",
+        "retry_budget_seconds",
+        "request_deadline",
+        "max_response_bytes",
     }
 )
+_NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:@]+)(:[^:]*)?")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -62,21 +82,58 @@ def _as_bool(name: str, value: Any) -> bool:
     raise XentreeConfigError(f"connection extra {name!r} must be true or false, got {value!r}")
 
 
-def _as_number(name: str, value: Any, *, minimum: float = 0.0) -> float:
+@dataclass(frozen=True)
+class NumberRange:
+    """The values a numeric setting accepts, for validation and for the error message."""
+
+    minimum: float
+    maximum: float
+    unit: str = "seconds"
+    whole: bool = False
+
+    def describe(self) -> str:
+        """``"0 to 3600 seconds"``, ``"whole numbers from 0 to 100"``."""
+        span = f"{self.minimum:g} to {self.maximum:g}"
+        return f"whole numbers from {span}" if self.whole else f"{span} {self.unit}".rstrip()
+
+
+TIMEOUT_RANGE = NumberRange(0.001, 3600.0)
+RANGES: dict[str, NumberRange] = {
+    "timeout": TIMEOUT_RANGE,
+    "max_retries": NumberRange(0, 100, unit="", whole=True),
+    "retry_max_wait": NumberRange(0.0, 3600.0),
+    "retry_budget_seconds": NumberRange(0.0, 86400.0),
+    "request_deadline": NumberRange(0.001, 86400.0),
+    "token_refresh_lead": NumberRange(0.0, 86400.0),
+    "max_response_bytes": NumberRange(1024, 2**40, unit="bytes", whole=True),
+}
+
+
+def _as_number(name: str, value: Any, limits: NumberRange | None = None) -> float:
+    """``value`` as a finite number within ``limits`` (by default the range known for ``name``)."""
+    limits = limits or RANGES[name]
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise XentreeConfigError(f"connection extra {name!r} must be a number, got {value!r}") from None
-    if number < minimum:
-        raise XentreeConfigError(f"connection extra {name!r} must be at least {minimum:g}, got {value!r}")
+        number = math.nan if isinstance(value, bool) else float(value)
+        problem = "must be a finite number" if not math.isfinite(number) else None
+        if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("nan", "")):
+            problem = "must be a number"
+    except (TypeError, ValueError, OverflowError):
+        number, problem = math.nan, "must be a number"
+    if problem is None and number < limits.minimum:
+        problem = f"must be at least {limits.minimum:g}"
+    elif problem is None and number > limits.maximum:
+        problem = f"must be at most {limits.maximum:g}"
+    elif problem is None and limits.whole and number != int(number):
+        problem = "must be a whole number"
+    if problem is not None:
+        raise XentreeConfigError(
+            f"connection extra {name!r} {problem} (accepted: {limits.describe()}), got {value!r}"
+        )
     return number
 
 
 def _as_int(name: str, value: Any) -> int:
-    number = _as_number(name, value)
-    if number != int(number):
-        raise XentreeConfigError(f"connection extra {name!r} must be a whole number, got {value!r}")
-    return int(number)
+    return int(_as_number(name, value))
 
 
 def parse_timeout(value: Any) -> tuple[float, float]:
@@ -96,26 +153,56 @@ def parse_timeout(value: Any) -> tuple[float, float]:
             f"connection extra 'timeout' must be seconds (e.g. 30) or 'connect,read' (e.g. '10,60'), "
             f"got {value!r}"
         )
-    connect, read = (_as_number("timeout", p, minimum=0.001) for p in parts)
+    connect, read = (_as_number("timeout", p) for p in parts)
     return connect, read
 
 
+def _authority(text: str) -> str:
+    """The ``user:pw@host:port`` part of a URL written as ``scheme://authority/...``."""
+    rest = text.split("://", 1)[-1]
+    for end in "/?#":
+        rest = rest.split(end, 1)[0]
+    return rest
+
+
 def normalise_base_url(host: str | None, port: int | None = None) -> str:
-    """Return the API base URL: default host, ``https://`` added when no scheme, no trailing slash."""
+    """Return the API base URL: default host, ``https://`` added when no scheme, no trailing slash.
+
+    Credentials in the host (``https://user:pw@host``) are refused without being repeated anywhere.
+    """
     text = (host or "").strip() or DEFAULT_BASE_URL
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
+    if "@" in _authority(text):
+        raise XentreeConfigError(
+            "connection host must not contain credentials (user:password@ before the host name): remove "
+            "them, and put the e-mail and password in the connection's login and password fields, or an "
+            "API key in the extra 'api_key'"
+        )
+    if any(unicodedata.category(char)[0] in "CZ" for char in text):
+        raise XentreeConfigError("connection host must not contain spaces, control or invisible characters")
+    try:
+        parts = urlsplit(text)
+        hostname = parts.hostname
+    except ValueError as error:
+        raise XentreeConfigError(f"connection host {host!r} is not a valid URL ({error})") from None
     if parts.scheme not in ("http", "https"):
         raise XentreeConfigError(f"connection host must be an http(s) URL, got scheme {parts.scheme!r}")
-    if not parts.hostname:
+    if not hostname:
         raise XentreeConfigError(f"connection host {host!r} has no host name")
+    if not _NETLOC.fullmatch(parts.netloc):
+        raise XentreeConfigError(
+            f"connection host {host!r} is not a valid URL: write a host name or [IPv6 address], then "
+            "optionally :port"
+        )
     try:
         host_port = parts.port
     except ValueError:
         raise XentreeConfigError(
             f"connection host {host!r} has an invalid port: give a number from 1 to 65535"
         ) from None
+    if port is not None and not (isinstance(port, int) and 0 <= port <= 65535):
+        raise XentreeConfigError(f"connection port must be a number from 1 to 65535, got {port!r}")
     netloc = parts.netloc
     if port and host_port is None:
         netloc = f"{netloc}:{port}"
@@ -123,6 +210,34 @@ def normalise_base_url(host: str | None, port: int | None = None) -> str:
     if parts.query or parts.fragment:
         raise XentreeConfigError("connection host must not contain a query string or fragment")
     return f"{parts.scheme}://{netloc}{path}"
+
+
+def check_credential(field_name: str, value: str, *, spaces_allowed: bool = False) -> None:
+    """Refuse control, invisible and (unless allowed) space characters in a credential, naming the
+    field and the first offending character's position, never the value."""
+    for position, char in enumerate(value, start=1):
+        category = unicodedata.category(char)
+        if char == " " and spaces_allowed:
+            continue
+        if category[0] in "CZ":  # Cc control, Cf format (U+200B...), Co/Cs/Cn, Zs/Zl/Zp spaces
+            kind = "a space" if category[0] == "Z" else "a control or invisible character"
+            raise XentreeConfigError(
+                f"{field_name} contains {kind} (U+{ord(char):04X}, {unicodedata.name(char, category)}) at "
+                f"position {position}: retype it without copying hidden characters"
+            )
+
+
+def _verify(value: Any) -> bool | str:
+    """TLS verification: a boolean, or the path of a CA bundle file (or directory) that must exist."""
+    if not (isinstance(value, str) and value.strip().lower() not in _TRUE | _FALSE):
+        return _as_bool("verify", value)
+    path = os.path.expanduser(value.strip())
+    if not os.path.exists(path):
+        raise XentreeConfigError(
+            f"connection extra 'verify' names a CA bundle {value!r} that does not exist on this machine; "
+            "give the path of a PEM file (or directory) readable by the workers, or true/false"
+        )
+    return path
 
 
 def _parse_extra(extra: Mapping[str, Any] | str | None) -> dict[str, Any]:
@@ -154,6 +269,18 @@ class ClientSettings:
     token_refresh_lead: float = DEFAULT_REFRESH_LEAD
     organization_id: str | None = None
     allow_insecure_http: bool = False
+    #: Seconds one request may take in all (connect and every read); None: derived from ``timeout``.
+    request_deadline: float | None = None
+    #: The largest response body accepted (decoded), in bytes.
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+
+    @property
+    def deadline(self) -> float:
+        """The total deadline of one request: ``request_deadline``, else connect + twice the read timeout."""
+        if self.request_deadline is not None:
+            return self.request_deadline
+        connect, read = self.timeout
+        return connect + 2 * read
 
     @property
     def auth_mode(self) -> str:
@@ -207,11 +334,15 @@ class ClientSettings:
             raise XentreeConfigError(f"connection {conn_id!r}: extra 'api_key' must be a non-empty string")
         if api_key is not None:
             api_key = api_key.strip()
+            check_credential(f"connection {conn_id!r}: extra 'api_key'", api_key)
         if api_key is None and not (login and password):
             raise XentreeConfigError(
                 f"connection {conn_id!r} has no credentials: set the extra 'api_key', "
                 "or both login (the account e-mail) and password"
             )
+        if api_key is None:
+            check_credential(f"connection {conn_id!r}: the login", str(login))
+            check_credential(f"connection {conn_id!r}: the password", str(password), spaces_allowed=True)
 
         base_url = normalise_base_url(host, port)
         allow_insecure = _as_bool("allow_insecure_http", merged.get("allow_insecure_http", False))
@@ -226,18 +357,18 @@ class ClientSettings:
         timeout = (
             parse_timeout(merged["timeout"]) if merged.get("timeout") not in (None, "") else DEFAULT_TIMEOUT
         )
-        verify_raw = merged.get("verify", True)
-        verify: bool | str
-        if isinstance(verify_raw, str) and verify_raw.strip().lower() not in _TRUE | _FALSE:
-            verify = verify_raw  # a CA bundle path
-        else:
-            verify = _as_bool("verify", verify_raw)
+        verify = _verify(merged.get("verify", True))
         max_retries = _as_int("max_retries", merged.get("max_retries", DEFAULT_MAX_RETRIES))
         retry = RetryPolicy(
             max_attempts=max_retries + 1,
             max_wait=_as_number("retry_max_wait", merged.get("retry_max_wait", DEFAULT_RETRY_MAX_WAIT)),
+            budget=_as_number(
+                "retry_budget_seconds", merged.get("retry_budget_seconds", DEFAULT_RETRY_BUDGET)
+            ),
         )
         lead = _as_number("token_refresh_lead", merged.get("token_refresh_lead", DEFAULT_REFRESH_LEAD))
+        deadline = merged.get("request_deadline")
+        max_bytes = merged.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
         org = merged.get("organization_id")
         return cls(
             base_url=base_url,
@@ -250,4 +381,6 @@ class ClientSettings:
             token_refresh_lead=lead,
             organization_id=str(org) if org not in (None, "") else None,
             allow_insecure_http=allow_insecure,
+            request_deadline=None if deadline is None else _as_number("request_deadline", deadline),
+            max_response_bytes=_as_int("max_response_bytes", max_bytes),
         )

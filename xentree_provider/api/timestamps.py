@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import email.utils
 import re
 from datetime import date, datetime, timezone
 
-__all__ = ["day_param", "format_date", "format_timestamp", "parse_timestamp"]
+__all__ = ["day_param", "format_date", "format_timestamp", "parse_http_date", "parse_timestamp"]
 
 _FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)\.(\d+)")
+
+
+def parse_http_date(value: str | None) -> float | None:
+    """An HTTP date (``Date``, ``Retry-After``: ``Thu, 16 Apr 2026 10:00:03 GMT``) as epoch seconds, or
+    None when absent or unreadable; a date without a zone is taken as UTC."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def parse_timestamp(value: str | datetime) -> datetime:

@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,6 +30,7 @@ __all__ = [
     "Refresh",
     "TokenAction",
     "TokenManager",
+    "TokenReply",
     "TokenState",
     "TokenStep",
     "jwt_expiry",
@@ -100,26 +102,55 @@ class TokenState:
         return TokenAction.REFRESH if self.refresh_token else TokenAction.LOGIN
 
 
+@dataclass(frozen=True)
+class TokenReply:
+    """A token response payload with the server's clock reading when it was sent (its ``Date``)."""
+
+    payload: Any = field(repr=False)
+    server_time: float | None = None
+
+
+def _expiry(payload: Mapping[str, Any], access: str, now: float, server_time: float | None) -> float | None:
+    """When the token expires on our clock, whatever the skew between our clock and the server's."""
+    exp, iat = jwt_expiry(access)
+    expires_in = payload.get("expires_in")
+    lifetime: float | None = None
+    if exp is not None and iat is not None and exp > iat:
+        lifetime = exp - iat  # counted from receipt: a skewed client clock cannot make it look due
+    elif exp is not None and server_time is not None:
+        lifetime = exp - server_time  # exp on the server's clock, read against its Date header
+    elif exp is not None and exp > now:
+        lifetime = exp - now
+    elif isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
+        lifetime = float(expires_in)  # from receipt; also when exp looks past on our (skewed) clock
+    if lifetime is None or not math.isfinite(lifetime) or lifetime <= 0:
+        return None
+    return now + lifetime
+
+
 def parse_token_response(
-    payload: Any, *, now: float, previous_refresh_token: str | None = None
+    payload: Any,
+    *,
+    now: float,
+    previous_refresh_token: str | None = None,
+    server_time: float | None = None,
 ) -> TokenState:
-    """Build a :class:`TokenState` from a ``TokenResponse``; keep the old refresh token if none came."""
+    """Build a :class:`TokenState` from a ``TokenResponse``; keep the old refresh token if none came.
+
+    :param now: our clock when the response arrived.
+    :param server_time: the server's clock then (its ``Date`` header), to read a JWT ``exp`` that has no
+        ``iat`` even when our clock is off.
+    """
     if not isinstance(payload, Mapping) or not isinstance(payload.get("access_token"), str):
         keys = sorted(payload) if isinstance(payload, Mapping) else type(payload).__name__
         raise XentreeResponseError(f"token response has no access_token (got {keys})")
     access = str(payload["access_token"])
     refresh = payload.get("refresh_token")
-    exp, iat = jwt_expiry(access)
-    if exp is not None and iat is not None and exp > iat:
-        # Count the lifetime from our own clock, so a skewed client clock cannot make every token look due.
-        exp = now + (exp - iat)
-    elif exp is None and isinstance(payload.get("expires_in"), (int, float)):
-        exp = now + float(payload["expires_in"])
     return TokenState(
         access_token=access,
         refresh_token=str(refresh) if isinstance(refresh, str) and refresh else previous_refresh_token,
         received_at=now,
-        expires_at=exp,
+        expires_at=_expiry(payload, access, now, server_time),
     )
 
 
@@ -213,8 +244,14 @@ class _TokenKeeper(Generic[PayloadT, LockT]):
     def _perform(self, step: TokenStep) -> PayloadT:
         return self._refresh(step.refresh_token) if isinstance(step, Refresh) else self._login()
 
-    def _accept(self, payload: Any, previous_refresh: str | None) -> str:
-        state = parse_token_response(payload, now=self._clock(), previous_refresh_token=previous_refresh)
+    def _accept(self, reply: Any, previous_refresh: str | None) -> str:
+        """Take a token response (a :class:`TokenReply`, or the bare payload) as the current token."""
+        payload, server_time = (
+            (reply.payload, reply.server_time) if isinstance(reply, TokenReply) else (reply, None)
+        )
+        state = parse_token_response(
+            payload, now=self._clock(), previous_refresh_token=previous_refresh, server_time=server_time
+        )
         if self._on_secret is not None:
             self._on_secret(state.access_token)
             if state.refresh_token:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
+from xentree_provider.api.deadline import Deadline, DeadlineAdapter
 from xentree_provider.api.driver import POOL_SIZE, DriverCore, ListOptions
 from xentree_provider.api.errors import Failure, tls_error, transport_error
 from xentree_provider.api.flow import (
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 __all__ = ["POOL_SIZE", "Transport", "adhoc_route", "check_route_auth", "deleted_on_an_earlier_try"]
 
 
+#: Bytes read from the socket at a time (the deadline and the size cap are checked as they arrive).
+CHUNK_BYTES = 64 * 1024
+
+
 def _failure(error: requests.RequestException) -> tuple[Failure, str]:
     """The kind of failure, and the name of the error that says most about it."""
     if isinstance(error, requests.ConnectTimeout):
@@ -47,6 +51,8 @@ def _failure(error: requests.RequestException) -> tuple[Failure, str]:
     reason = error.args[0] if error.args else error
     if isinstance(reason, urllib3.exceptions.MaxRetryError):
         reason = reason.reason
+    if isinstance(reason, urllib3.exceptions.ReadTimeoutError):  # raised while streaming the body
+        return Failure.READ_TIMEOUT, type(reason).__name__
     if isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.NameResolutionError)):
         return Failure.UNREACHABLE, type(reason).__name__
     return Failure.DROPPED, type(error).__name__
@@ -65,7 +71,7 @@ class Transport(DriverCore[TokenManager]):
 
     def _open(self, user_agent: str) -> None:
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
@@ -93,23 +99,42 @@ class Transport(DriverCore[TokenManager]):
         return self.tokens.access_token(replacing=step.stale)
 
     def _send(self, send: Send) -> Reply:
-        try:
-            response = self.session.request(
-                send.method,
-                self.settings.base_url + send.path,
-                params=send.params,
-                json=send.json,
-                data=send.data,
-                headers=send.headers,
-                timeout=self.settings.timeout,
-                allow_redirects=False,
-            )
-        except requests.exceptions.SSLError as error:
-            raise tls_error(self.settings.base_url, str(error)) from None
-        except requests.RequestException as error:
-            failure, cause = _failure(error)
-            raise transport_error(failure, method=send.method, path=send.path, cause=cause) from None
-        return Reply(response.status_code, response.headers, response.content)
+        with Deadline(self.settings.deadline) as deadline:
+            try:
+                reply = self._exchange(send)
+            except requests.exceptions.SSLError as error:
+                if not deadline.expired:
+                    raise tls_error(self.settings.base_url, str(error)) from None
+            except requests.RequestException as error:
+                failure, cause = _failure(error)
+                if not deadline.expired:
+                    raise transport_error(failure, method=send.method, path=send.path, cause=cause) from None
+            else:
+                if not deadline.expired:
+                    return reply
+        # Cut off at the deadline: whatever the exchange gave after that is incomplete.
+        cause = f"{deadline.seconds:g} s"
+        raise transport_error(Failure.DEADLINE, method=send.method, path=send.path, cause=cause)
+
+    def _exchange(self, send: Send) -> Reply:
+        response = self.session.request(
+            send.method,
+            self.settings.base_url + send.path,
+            params=send.params,
+            json=send.json,
+            data=send.data,
+            headers=send.headers,
+            timeout=self.settings.timeout,
+            # Per request: requests would otherwise let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override it.
+            verify=self.settings.verify,
+            allow_redirects=False,
+            stream=True,
+        )
+        with response:
+            body = self._collector(send, response.status_code, response.headers)
+            for chunk in response.iter_content(CHUNK_BYTES):
+                body.add(chunk)
+            return Reply(response.status_code, response.headers, body.body())
 
     def logout(self) -> None:
         """Revoke the current bearer token (no-op in API-key mode or before login)."""

@@ -110,11 +110,21 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         name="max_retries",
         label="Max retries",
         description=(
-            "Retries for transient failures (connection errors, read timeouts, 429, 502/503/504, "
-            "500 on idempotent requests). 0 disables retrying."
+            "Most retries of one request for transient failures (connection errors, read timeouts, "
+            "429, 502/503/504, 500 on idempotent requests), within the retry budget. 0 disables retrying."
         ),
         type="integer",
-        default=5,
+        default=20,
+    ),
+    ExtraField(
+        name="retry_budget_seconds",
+        label="Retry budget (seconds)",
+        description=(
+            "How long one request may keep retrying transient failures, from its first try; with the "
+            "retry count as a second bound."
+        ),
+        type="number",
+        default=120,
     ),
     ExtraField(
         name="retry_max_wait",
@@ -132,6 +142,22 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         ),
         type="number",
         default=60,
+    ),
+    ExtraField(
+        name="request_deadline",
+        label="Request deadline (seconds)",
+        description=(
+            "The longest one request may take in all (connecting and reading the whole answer). Empty: "
+            "the connect timeout plus twice the read timeout."
+        ),
+        type="number",
+    ),
+    ExtraField(
+        name="max_response_bytes",
+        label="Max response size (bytes)",
+        description="The largest response accepted; a larger one fails with a clear error.",
+        type="integer",
+        default=64 * 1024 * 1024,
     ),
     ExtraField(
         name="allow_insecure_http",

@@ -61,6 +61,9 @@ class XentreeHook(BaseHook):
     :param token_refresh_lead: seconds before a token's expiry to refresh it.
     :param verify: TLS verification: True, False or a CA bundle path.
     :param organization_id: default organization for organization calls.
+    :param retry_budget_seconds: how long one request may keep retrying, from its first try.
+    :param request_deadline: the longest one request may take in all (connect and every read).
+    :param max_response_bytes: the largest response body accepted.
     """
 
     conn_name_attr = "xentree_conn_id"
@@ -79,6 +82,9 @@ class XentreeHook(BaseHook):
         verify: bool | str | None = None,
         organization_id: str | None = None,
         logger_name: str | None = None,
+        retry_budget_seconds: float | None = None,
+        request_deadline: float | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
         self.xentree_conn_id = xentree_conn_id
@@ -89,6 +95,9 @@ class XentreeHook(BaseHook):
             "token_refresh_lead": token_refresh_lead,
             "verify": verify,
             "organization_id": organization_id,
+            "retry_budget_seconds": retry_budget_seconds,
+            "request_deadline": request_deadline,
+            "max_response_bytes": max_response_bytes,
         }
 
     # -- connection form (Airflow 3.1; 3.2+ reads conn-fields from provider info) -----------------
@@ -490,6 +499,8 @@ class XentreeHook(BaseHook):
             return False, f"Credentials rejected by {settings.base_url}: {error.message}"
         except XentreeError as error:
             return False, f"Could not use {settings.base_url}: {error}"
+        except Exception as error:  # a test must answer, never raise
+            return False, f"Could not use {settings.base_url}: {type(error).__name__}"
         finally:
             probe.logout_quietly()
             probe.close()

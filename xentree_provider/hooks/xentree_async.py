@@ -22,7 +22,17 @@ __all__ = ["HOOK_OVERRIDES", "XentreeAsyncHook"]
 
 #: The keyword overrides both hooks accept (they win over the connection's extras).
 HOOK_OVERRIDES = frozenset(
-    {"timeout", "max_retries", "retry_max_wait", "token_refresh_lead", "verify", "organization_id"}
+    {
+        "timeout",
+        "max_retries",
+        "retry_max_wait",
+        "token_refresh_lead",
+        "verify",
+        "organization_id",
+        "retry_budget_seconds",
+        "request_deadline",
+        "max_response_bytes",
+    }
 )
 
 

@@ -134,7 +134,7 @@ def is_transient(error: XentreeError) -> bool:
     if isinstance(error, XentreeQuotaExceededError):
         return False
     transient = (XentreeConnectionError, XentreeRateLimitError, XentreeResponseError, XentreeServerError)
-    return isinstance(error, transient)
+    return error.maybe_applied or isinstance(error, transient)
 
 
 def _utc_now() -> str:

@@ -11,7 +11,8 @@ Guarantees:
 * the connection is fetched asynchronously, on first poll, by
   :class:`~xentree_provider.hooks.xentree_async.XentreeAsyncHook`, which applies the same
   authentication and retry policy (``Retry-After``, backoff, token refresh) as the sync hook;
-* ``deadline`` is absolute (epoch seconds), so a restarted trigger does not wait longer in total;
+* ``deadline`` is absolute (epoch seconds), so a restarted trigger does not wait longer in total, and
+  a check still running :data:`LAST_CHECK_SECONDS` after it (a server trickling its answer) is cut off;
 * the run ends with exactly one event: ``{"status": "success" | "timeout" | "error", ...}``.
 
 Event payloads::
@@ -37,6 +38,9 @@ from xentree_provider.api.errors import XentreeError
 __all__ = ["XentreeConditionTrigger", "error_from_event", "error_to_event"]
 
 _PRIMITIVES = (str, int, float, bool, type(None))
+
+#: How long past the deadline a check still running may take to finish (its details go in the event).
+LAST_CHECK_SECONDS = 5.0
 
 
 def error_to_event(error: BaseException) -> dict[str, Any]:
@@ -134,6 +138,23 @@ class XentreeConditionTrigger(BaseTrigger):
 
         return XentreeAsyncHook(self.conn_id, **self.hook_overrides)
 
+    def _check_bound(self) -> float | None:
+        """How long one check may run: until :data:`LAST_CHECK_SECONDS` past the deadline, so that a
+        server trickling its answer cannot hold the trigger beyond it."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - time.time(), 0.0) + LAST_CHECK_SECONDS
+
+    def _timeout_event(self, polls: int, details: Any) -> dict[str, Any]:
+        return {
+            "condition": self.condition,
+            "status": "timeout",
+            "details": details,
+            "polls": polls,
+            "message": f"condition {self.condition!r} not met by the deadline after {polls} check(s): "
+            f"{details}",
+        }
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the condition is met, the deadline passes or an error occurs; yield one event."""
         from xentree_provider.conditions.registry import get_condition
@@ -146,20 +167,19 @@ class XentreeConditionTrigger(BaseTrigger):
                 check = get_condition(self.condition)
                 while True:
                     polls += 1
-                    met, details = await check(hook, **self.condition_kwargs)
+                    try:
+                        met, details = await asyncio.wait_for(
+                            check(hook, **self.condition_kwargs), self._check_bound()
+                        )
+                    except asyncio.TimeoutError:
+                        event = self._timeout_event(polls, {"check": "did not finish by the deadline"})
+                        break
                     if met:
                         event = {**base, "status": "success", "details": details, "polls": polls}
                         break
                     remaining = None if self.deadline is None else self.deadline - time.time()
                     if remaining is not None and remaining <= 0:
-                        event = {
-                            **base,
-                            "status": "timeout",
-                            "details": details,
-                            "polls": polls,
-                            "message": f"condition {self.condition!r} not met by the deadline "
-                            f"after {polls} check(s): {details}",
-                        }
+                        event = self._timeout_event(polls, details)
                         break
                     wait = self.poke_interval if remaining is None else min(self.poke_interval, remaining)
                     self.log.info(
