@@ -2,7 +2,8 @@
 
 Runs ``xentree_org_membership_sync`` with ``dag.test()``: the sandbox's seeded organizations (seed 42)
 are synced to the sample rosters in ``dags_examples/rosters/``, and the plan and result reports are
-printed. Needs a migrated Airflow metadata database (``airflow db migrate``; ``run_demo`` runs it once
+printed. Members missing from a roster are removed on the second night (run it twice with the same
+``report_dir``). Needs a migrated Airflow metadata database (``airflow db migrate``; ``run_demo`` runs it once
 when asked to).
 """
 
@@ -58,6 +59,10 @@ def print_reports(outcome: dict[str, Any]) -> None:
             print(f"    {action['action']:<6} {action['email']}")
         for skip in report["skipped"]:
             print(f"    skip   {skip['email']}: {skip['wanted']} ({skip['reason']})")
+        for wait in report.get("waiting_removal", []):
+            print(
+                f"    wait   {wait['email']}: missing {wait['missing_runs']} of {wait['removed_after']} runs"
+            )
 
 
 def run_demo(

@@ -52,6 +52,7 @@ def test_example_dag_plans_then_applies_per_organization(
     assert len(orgs) == 2
     before = {org: members(sandbox, org) for org in orgs}
 
+    # Night one: adds and role/team changes; members missing from the roster wait (grace of 2 nights).
     outcome = run_demo(sandbox, report_dir=tmp_path, migrate=False)
 
     assert outcome["state"].endswith("success")
@@ -59,16 +60,16 @@ def test_example_dag_plans_then_applies_per_organization(
     assert sorted(Path(name).name for name in reports) == sorted(
         f"{org}.{kind}.json" for org in orgs for kind in ("plan", "result")
     )
+    waiting = 0
     for name, report in reports.items():
         assert report["status"] == ("dry_run" if name.endswith(".plan.json") else "applied"), name
-        assert report["summary"]["add"] >= 1 and report["summary"]["remove"] >= 1
+        assert report["summary"]["add"] >= 1 and report["summary"]["remove"] == 0
+        assert report["summary"]["waiting_removal"] >= 1
+        waiting += report["summary"]["waiting_removal"] if name.endswith(".result.json") else 0
+    assert outcome["writes"] > 0
     for org in orgs:
-        # The organization now follows its roster, except what the rules protect (globex's sole owner).
-        expected = roster_state(Path(ROSTER_DIR) / f"{org}.csv", before[org])
-        for skip in reports[next(n for n in reports if n.endswith(f"{org}.result.json"))]["skipped"]:
-            expected[skip["email"]] = before[org][skip["email"]]
-        assert members(sandbox, org) == expected
-    assert outcome["writes"] == 12
+        audit = next(tmp_path.rglob(f"{org}.result.audit.jsonl"))
+        assert len(audit.read_text().splitlines()) > 0
     assert sorted(link_urls(outcome["run_id"])) == sorted(
         f"{sandbox.url}/organizations/{org}/members" for org in orgs for _task in ("plan", "apply")
     )
@@ -78,8 +79,21 @@ def test_example_dag_plans_then_applies_per_organization(
         in printed
     )
 
-    # The next night, with nothing changed in HR, the sync makes no write.
-    again = run_demo(sandbox, report_dir=tmp_path / "again", migrate=False)
+    # Night two, same roster: the members missing for two nights are removed, nothing else changes.
+    second = run_demo(sandbox, report_dir=tmp_path, migrate=False)
+    assert second["state"].endswith("success")
+    assert second["writes"] == waiting
+    for org in orgs:
+        # The organization now follows its roster, except what the rules protect (globex's sole owner).
+        result = next(r for n, r in second["reports"].items() if n.endswith(f"{org}.result.json"))
+        assert result["summary"]["remove"] >= 1 and result["grace"]["restarted"] is None
+        expected = roster_state(Path(ROSTER_DIR) / f"{org}.csv", before[org])
+        for skip in result["skipped"]:
+            expected[skip["email"]] = before[org][skip["email"]]
+        assert members(sandbox, org) == expected
+
+    # Night three, with nothing changed in HR, the sync makes no write.
+    again = run_demo(sandbox, report_dir=tmp_path, migrate=False)
     assert again["state"].endswith("success")
     assert again["writes"] == 0
     for report in again["reports"].values():
@@ -103,9 +117,16 @@ def test_a_roster_that_would_wipe_the_organization_fails_the_apply_step(
     monkeypatch.setenv("AIRFLOW_CONN_XENTREE_DEFAULT", sandbox.connection_env())
     before = members(sandbox, org)
 
-    run = xentree_org_membership_sync().test(
-        run_conf={"roster_dir": str(roster_dir), "report_dir": str(tmp_path / "reports")}
-    )
+    conf = {"roster_dir": str(roster_dir), "report_dir": str(tmp_path / "reports"), "on_guard": "fail"}
+    # Night one: the 36 removable missing members only start their grace (two nights): no write.
+    first = xentree_org_membership_sync().test(run_conf=conf)
+    assert str(first.state).endswith("success")
+    assert sandbox.counters()["writes"] == {}
+    (night_one,) = (tmp_path / "reports").rglob(f"{org}.result.json")
+    assert json.loads(night_one.read_text())["summary"]["waiting_removal"] == 36  # Ada is protected
+
+    # Night two: the removals are due, and the guard stops them before any write.
+    run = xentree_org_membership_sync().test(run_conf=conf)
 
     assert str(run.state).endswith("failed")
     states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
@@ -146,6 +167,7 @@ def test_a_manual_run_without_logical_date_writes_reports_under_the_run_date(
     ) == [
         day,
         f"{day}/{org}.plan.json",
+        f"{day}/{org}.result.audit.jsonl",
         f"{day}/{org}.result.json",
     ]
     assert sandbox.counters()["writes"] == {}

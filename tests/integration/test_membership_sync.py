@@ -693,3 +693,36 @@ def test_an_approved_plan_is_applied_and_a_drifted_one_is_refused(
     assert result["removed"] == 12 and writes(sandbox) == {DELETE: 12}
     assert state(sandbox, org) == expected_state(before, rows)
     assert json.loads((tmp_path / "r.json").read_text())["approval"]["drift"] == []
+
+
+def test_members_listed_with_odd_roles_are_protected_and_cased_roles_match(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    org = org_id(sandbox, "acme")
+    listed = sandbox.members(org)
+    ada = next(m for m in listed if m["email"] == "ada@acme.example")
+    plain = [m for m in listed if m["role"] == "member"]
+    sandbox.set_member_role(org, ada["user_id"], " Owner ")  # the sole owner, differently cased
+    sandbox.set_member_role(org, plain[0]["user_id"], None)  # listed without a role
+    sandbox.set_member_role(org, plain[1]["user_id"], "billing_admin")  # a role the API does not document
+    before = state_with_raw_roles(sandbox, org)
+    # A roster that leaves all three out and would change everybody else's role: nothing to the three.
+    rows = [
+        {"email": m["email"], "role": m["role"], "team_id": m["team_id"]}
+        for m in listed
+        if m["user_id"] not in (ada["user_id"], plain[0]["user_id"], plain[1]["user_id"])
+    ]
+    result = sync(rows, org, remove_missing=True, report_path=str(tmp_path / "r.json"))
+    assert (result["removed"], result["updated"]) == (0, 0)
+    assert writes(sandbox) == {}
+    assert state_with_raw_roles(sandbox, org) == before
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert sorted(entry["email"] for entry in report["unknown_role"]) == sorted(
+        [plain[0]["email"], plain[1]["email"]]
+    )
+    assert [s["reason"] for s in report["skipped"]] == ["the last owner is never changed"]
+    sandbox.reset()
+
+
+def state_with_raw_roles(sandbox: SandboxServer, org: str) -> dict[str, tuple[Any, Any]]:
+    return {m["email"].lower(): (m.get("role"), m["team_id"]) for m in sandbox.members(org)}

@@ -290,6 +290,7 @@ class Reconciler:
         after: dict[str, Any] | None = {"role": role, "team_id": action.team_id}
         try:
             if kind == "add":
+                after = {"role": role}  # the team, if any, is set by the change_team that follows
                 result: Any = self.writer.add_member(action.email, role, org_id=self.org)
             elif kind == "change_team":
                 if action.kind == "add":

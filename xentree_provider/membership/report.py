@@ -19,6 +19,7 @@ __all__ = [
     "applied_counts",
     "audit_lines",
     "blocked_message",
+    "dry_run_result",
     "failure_list",
     "new_report",
     "record_outcomes",
@@ -29,6 +30,7 @@ __all__ = [
 
 REPORT_VERSION = 1
 _FAILURES_LISTED = 50
+_FIRST_REMOVALS = 10
 
 
 def summary_text(counts: Mapping[str, Any]) -> str:
@@ -149,6 +151,18 @@ def task_result(
 def audit_lines(org: str, writes: list[WriteRecord]) -> str:
     """The audit log's JSON lines: one per write sent, with the organization."""
     return "".join(json.dumps({"organization_id": org, **w.to_dict()}) + "\n" for w in writes)
+
+
+def dry_run_result(
+    org: str, plan: Plan, report_path: str | None, *, guards: GuardCheck, approval_required: bool
+) -> dict[str, Any]:
+    """A dry run's return value: the planned counts, the verdict, and what an approver needs to see."""
+    return {
+        **task_result(org, plan, report_path, dry_run=True, guards=guards),
+        "approval_required": approval_required,
+        "guard_violations": list(guards.violations),
+        "first_removals": [a.email for a in plan.of_kind("remove")[:_FIRST_REMOVALS]],
+    }
 
 
 def report_json(report: Mapping[str, Any]) -> str:

@@ -114,11 +114,14 @@ def read_json(path: ObjectStoragePath) -> tuple[Any, str | None]:
         return None, f"the previous report {path} is unreadable ({type(error).__name__}: {error})"
 
 
-def _newest_report(folder: ObjectStoragePath, name: str) -> ObjectStoragePath | None:
-    """The last report called ``name`` in ``folder`` or its subfolders, in path order (dates sort)."""
-    found = [folder / name] if (folder / name).exists() else []
-    if folder.is_dir():
-        found += [sub / name for sub in folder.iterdir() if sub.is_dir() and (sub / name).exists()]
+def _newest_match(pattern: str, conn_id: str | None) -> ObjectStoragePath | None:
+    """The last path (in path order: dated folders sort by date) matching a ``*`` pattern."""
+    star = pattern.index("*")
+    cut = pattern.rfind("/", 0, star)
+    base = output_path(pattern[:cut] or "/", conn_id)
+    if not base.is_dir():
+        return None
+    found = [p for p in base.glob(pattern[cut + 1 :]) if p.name.endswith(".json")]
     return max(found, key=str) if found else None
 
 
@@ -130,24 +133,22 @@ def previous_grace(
 ) -> GraceState:
     """The missing-run counts of the previous run's report (restarted, with the reason, if unusable).
 
-    ``previous`` is a report file (``.json``) or a folder searched for the newest report named like
-    this run's; None means this run's own ``report`` location (read before it is overwritten).
+    ``previous`` is a report file, or a pattern with ``*`` (``reports/*/{organization_id}.json``) whose
+    last match in path order is taken; None means this run's own ``report`` (read before it is
+    overwritten).
     """
     if previous is None or (isinstance(previous, str) and not previous.strip()):
         if report is None:
             return GraceState.restart("no report_path or previous_report_path is set")
         location = report
+    elif isinstance(previous, str) and "*" in previous:
+        pattern = str(with_org(previous, org))
+        newest = _newest_match(pattern, conn_id)
+        if newest is None:
+            return GraceState.restart(f"no previous report matches {pattern}")
+        location = newest
     else:
         location = output_path(with_org(previous, org), conn_id)
-        if not location.name.endswith(".json"):
-            if report is None:
-                return GraceState.restart(
-                    "previous_report_path is a folder but no report_path names the file"
-                )
-            newest = _newest_report(location, report.name)
-            if newest is None:
-                return GraceState.restart(f"there is no previous report {report.name} in {location}")
-            location = newest
     data, problem = read_json(location)
     if problem is not None:
         return GraceState.restart(problem, str(location))

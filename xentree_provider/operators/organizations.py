@@ -13,20 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
-from xentree_provider._compat import AirflowException, AirflowFailException
+from xentree_provider._compat import AirflowException, AirflowFailException, AirflowSkipException
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
-from xentree_provider._task.outputs import atomic_write, output_path
+from xentree_provider._task.outputs import atomic_write
 from xentree_provider.api.errors import XentreeAuthError, XentreePermissionError
 from xentree_provider.api.routes import route
 from xentree_provider.links.xentree import XentreeOrganizationLink
-from xentree_provider.membership.approval import ApprovalCheck, check_approval
 from xentree_provider.membership.grace import GraceState, grace_section
 from xentree_provider.membership.plan import RemovalMode, format_plan_table
 from xentree_provider.membership.reconcile import Reconciler
 from xentree_provider.membership.report import (
     audit_lines,
     blocked_message,
+    dry_run_result,
     failure_list,
     new_report,
     record_outcomes,
@@ -41,13 +41,12 @@ from xentree_provider.operators._membership_files import (
     MembershipRosterError,
     audit_location,
     previous_grace,
-    read_json,
     read_roster,
     report_location,
-    with_org,
     write_report,
     write_text,
 )
+from xentree_provider.operators._membership_task import approval_answer, check_approved_plan, request_id_tap
 from xentree_provider.tabular.parquet import parquet_bytes, require_pyarrow
 
 if TYPE_CHECKING:
@@ -101,9 +100,12 @@ class XentreeOrgMembershipSyncOperator(WritesFileLineage, UsesXentreeHook, BaseO
         plan for approval, and the apply step then needs ``approved_plan``.
     :param approved_plan: the dry-run report a human approved; re-checked against the organization as
         it is now, applied only if what changed since passes the guards. Templated.
+    :param approval_task_id: the HITL approval task (``HITLOperator``) of this run whose answer must
+        be "Approve" for ``approved_plan`` to count (same map index); recommended with ``approved_plan``.
     :param remove_after_missing_runs: remove a member only after N consecutive runs without it (default 1).
-    :param previous_report_path: where the previous run's report is (a ``.json`` file, or a folder
-        searched for the newest report named like ``report_path``); default ``report_path``. Templated.
+    :param previous_report_path: the previous run's report: a file, or a pattern with ``*`` whose last
+        match in path order is taken (``reports/*/{organization_id}.json``); default ``report_path``.
+        Templated.
     :param removal_mode: ``delete`` (default) or ``report_only`` (removals are reported, never sent).
     :param dry_run: plan and report only; no write, and the guards never fail.
     :param source_format: ``auto``, ``csv``, ``json`` or ``jsonl``.
@@ -144,6 +146,7 @@ class XentreeOrgMembershipSyncOperator(WritesFileLineage, UsesXentreeHook, BaseO
         allow_empty_source: bool = False,
         on_guard: GuardMode = "fail",
         approved_plan: str | None = None,
+        approval_task_id: str | None = None,
         remove_after_missing_runs: int = 1,
         previous_report_path: str | None = None,
         removal_mode: RemovalMode = "delete",
@@ -168,7 +171,7 @@ class XentreeOrgMembershipSyncOperator(WritesFileLineage, UsesXentreeHook, BaseO
         self.remove_missing, self.protected = remove_missing, protected
         self.max_removals, self.max_changes_ratio = max_removals, max_changes_ratio
         self.min_changes_allowed, self.allow_empty_source = min_changes_allowed, allow_empty_source
-        self.on_guard, self.approved_plan = on_guard, approved_plan
+        self.on_guard, self.approved_plan, self.approval_task_id = on_guard, approved_plan, approval_task_id
         self.remove_after_missing_runs, self.removal_mode = remove_after_missing_runs, removal_mode
         # ``dry_run`` would shadow BaseOperator.dry_run(), Airflow's own render-only hook.
         self.plan_only = dry_run
@@ -204,64 +207,18 @@ class XentreeOrgMembershipSyncOperator(WritesFileLineage, UsesXentreeHook, BaseO
         grace = self._grace(org, report_path)
         patterns = protected_patterns(self.protected)
         planned = plan_sync(org, desired, self.hook, self.sync_settings, patterns, grace.missing_runs)
-        plan, guards = planned.plan, planned.guards
-        self.log.info(
-            "Membership plan for organization %s%s: %s\n%s",
-            org,
-            " (dry run)" if self.plan_only else "",
-            summary_text(plan.summary()),
-            format_plan_table(plan),
-        )
-        settings = planned.settings.to_report(patterns)
-        report = new_report(org, self._source_name, plan, guards, settings=settings, dry_run=self.plan_only)
-        report["grace"] = grace_section(
-            grace, self.remove_after_missing_runs, plan.missing_runs, counted=False
-        )
-        shown_path = str(report_path) if report_path is not None else None
-        approval_needed = self.on_guard == "request_approval" and not guards.ok
-
+        report = self._report(planned, grace)
         if self.plan_only:
-            if not guards.ok:
-                self.log.warning("A real run would be blocked: %s", "; ".join(guards.violations))
-            report["status"], report["approval_required"] = "dry_run", approval_needed
-            self._write(report_path, report)
-            result = task_result(org, plan, shown_path, dry_run=True, guards=guards)
-            first_removals = [a.email for a in plan.of_kind("remove")[:10]]
-            return {**result, "approval_required": approval_needed, "first_removals": first_removals}
-
-        approval = self._check_approval(planned, report, report_path)
-        if not guards.ok and approval is None:
+            return self._dry_run(planned, report, report_path)
+        approved = self._check_approval(planned, report, report_path, context)
+        if not planned.guards.ok and not approved:
             report["status"] = "blocked"
             self._write(report_path, report)
-            raise MembershipGuardError(blocked_message(org, plan, guards, approval=approval_needed))
-        reconciler = planned.reconciler(
-            self.hook,
-            approved=approval is not None,
-            wait_seconds=lambda round_: self.hook.settings.retry.wait_seconds(round_, None),
-            log=self.log,
-            request_id=_request_ids(self.hook),
-        )
-        try:
-            outcomes = reconciler.run()
-        except (XentreeAuthError, XentreePermissionError) as error:
-            report["status"], report["result"] = "aborted", {"error": str(error)}
-            self._write(report_path, report, reconciler)
-            raise
-        counts = record_outcomes(report, plan, outcomes, reconciler.rounds_made)
-        counted = report["status"] == "applied"
-        report["grace"] = grace_section(
-            grace, self.remove_after_missing_runs, plan.missing_runs, counted=counted
-        )
-        self.log.info(
-            "Membership sync of organization %s: %s\n%s",
-            org,
-            summary_text(counts),
-            format_plan_table(plan, outcomes={k: o.text() for k, o in outcomes.items()}),
-        )
-        self._write(report_path, report, reconciler)
-        if (failures := failure_list(org, outcomes)) is not None:
-            raise MembershipSyncError(failures)
-        return {**task_result(org, plan, shown_path, dry_run=False, guards=guards), **counts}
+            needs_approval = self.on_guard == "request_approval"
+            raise MembershipGuardError(
+                blocked_message(org, planned.plan, planned.guards, approval=needs_approval)
+            )
+        return self._apply(planned, report, report_path, grace, approved=approved)
 
     def _roster(self, org: str) -> list[RosterEntry]:
         if self.source_sql is not None:
@@ -289,20 +246,63 @@ class XentreeOrgMembershipSyncOperator(WritesFileLineage, UsesXentreeHook, BaseO
             self.log.warning("Grace before removal: %s", state.restarted)
         return state
 
-    def _check_approval(
-        self, planned: PlannedSync, report: dict[str, Any], report_path: ObjectStoragePath | None
-    ) -> ApprovalCheck | None:
-        """None without an approved plan; raises MembershipDriftError when it no longer holds."""
-        if self.approved_plan is None:
-            return None
-        location = output_path(with_org(self.approved_plan, planned.org), self.report_conn_id)
-        stored, problem = read_json(location)
-        check = (
-            check_approval(stored, planned, location=str(location))
-            if problem is None
-            else ApprovalCheck(0, (), f"the approved plan cannot be read: {problem}")
+    def _report(self, planned: PlannedSync, grace: GraceState) -> dict[str, Any]:
+        """Log the plan as a table and start the report (status ``planned``, not counted for grace)."""
+        plan = planned.plan
+        self.log.info(
+            "Membership plan for organization %s%s: %s\n%s",
+            planned.org,
+            " (dry run)" if self.plan_only else "",
+            summary_text(plan.summary()),
+            format_plan_table(plan),
         )
-        report["approval"] = {"approved_plan": str(location), **check.to_dict()}
+        settings = planned.settings.to_report(planned.protected)
+        report = new_report(
+            planned.org, self._source_name, plan, planned.guards, settings=settings, dry_run=self.plan_only
+        )
+        report["grace"] = grace_section(
+            grace, self.remove_after_missing_runs, plan.missing_runs, counted=False
+        )
+        return report
+
+    def _dry_run(
+        self, planned: PlannedSync, report: dict[str, Any], report_path: ObjectStoragePath | None
+    ) -> dict[str, Any]:
+        guards = planned.guards
+        if not guards.ok:
+            self.log.warning("A real run would be blocked: %s", "; ".join(guards.violations))
+        needs_approval = self.on_guard == "request_approval" and not guards.ok
+        report["status"], report["approval_required"] = "dry_run", needs_approval
+        self._write(report_path, report)
+        shown = str(report_path) if report_path is not None else None
+        return dry_run_result(
+            planned.org, planned.plan, shown, guards=guards, approval_required=needs_approval
+        )
+
+    def _check_approval(
+        self,
+        planned: PlannedSync,
+        report: dict[str, Any],
+        report_path: ObjectStoragePath | None,
+        context: Context,
+    ) -> bool:
+        """False without an approved plan; raises when the approval is missing or the plan drifted."""
+        if not self.approved_plan:
+            return False
+        if self.approval_task_id is not None:
+            # Checked here, not left to the approval's skipping of its downstream tasks: on Airflow
+            # 3.3.2 that skip does not reach a task of a mapped task group.
+            answer = approval_answer(context, self.approval_task_id)
+            if answer != ["Approve"]:
+                report["status"] = "rejected" if answer else "blocked"
+                self._write(report_path, report)
+                said = f"answered {answer}" if answer else "has no answer"
+                message = f"the approval {self.approval_task_id!r} {said}; nothing was changed"
+                if answer:
+                    raise AirflowSkipException(f"Membership sync of organization {planned.org}: {message}")
+                raise MembershipGuardError(f"Membership sync of organization {planned.org}: {message}")
+        check, location = check_approved_plan(self.approved_plan, planned, self.report_conn_id)
+        report["approval"] = {"approved_plan": location, **check.to_dict()}
         if check.problem is not None:
             report["status"] = "drifted"
             self._write(report_path, report)
@@ -311,7 +311,47 @@ class XentreeOrgMembershipSyncOperator(WritesFileLineage, UsesXentreeHook, BaseO
                 "Run the plan again and have the new plan approved."
             )
         self.log.info("Applying the approved plan %s (%d changes not in it)", location, len(check.drift))
-        return check
+        return True
+
+    def _apply(
+        self,
+        planned: PlannedSync,
+        report: dict[str, Any],
+        report_path: ObjectStoragePath | None,
+        grace: GraceState,
+        *,
+        approved: bool,
+    ) -> dict[str, Any]:
+        reconciler = planned.reconciler(
+            self.hook,
+            approved=approved,
+            wait_seconds=lambda round_: self.hook.settings.retry.wait_seconds(round_, None),
+            log=self.log,
+            request_id=request_id_tap(self.hook),
+        )
+        try:
+            outcomes = reconciler.run()
+        except (XentreeAuthError, XentreePermissionError) as error:
+            report["status"], report["result"] = "aborted", {"error": str(error)}
+            self._write(report_path, report, reconciler)
+            raise
+        plan = planned.plan
+        counts = record_outcomes(report, plan, outcomes, reconciler.rounds_made)
+        counted = report["status"] == "applied"
+        report["grace"] = grace_section(
+            grace, self.remove_after_missing_runs, plan.missing_runs, counted=counted
+        )
+        self.log.info(
+            "Membership sync of organization %s: %s\n%s",
+            planned.org,
+            summary_text(counts),
+            format_plan_table(plan, outcomes={k: o.text() for k, o in outcomes.items()}),
+        )
+        self._write(report_path, report, reconciler)
+        if (failures := failure_list(planned.org, outcomes)) is not None:
+            raise MembershipSyncError(failures)
+        shown = str(report_path) if report_path is not None else None
+        return {**task_result(planned.org, plan, shown, dry_run=False, guards=planned.guards), **counts}
 
     def _write(
         self, path: ObjectStoragePath | None, report: dict[str, Any], reconciler: Reconciler | None = None
@@ -363,18 +403,3 @@ class XentreeOrgMembershipSyncOperator(WritesFileLineage, UsesXentreeHook, BaseO
         path = report_location(self.report_path, org, self.report_conn_id)
         outputs = (FileOutput(str(path), REPORT_SCHEMA),) if path is not None else ()
         return Lineage(self._lineage_inputs(org), outputs)
-
-
-def _request_ids(hook: Any) -> Any:
-    """A callable giving the ``X-Request-ID`` of the hook's last HTTP response (None if unknown)."""
-    last: list[str | None] = [None]
-
-    def remember(response: Any, *_args: Any, **_kwargs: Any) -> Any:
-        last[0] = response.headers.get("x-request-id")
-        return response
-
-    try:
-        hook.get_conn().hooks["response"].append(remember)
-    except (AttributeError, KeyError, TypeError):
-        return lambda: None
-    return lambda: last[0]

@@ -76,7 +76,7 @@ def organization_view(state: SandboxState, organization: Organization) -> dict[s
 def member_view(state: SandboxState, member: Member) -> dict[str, Any]:
     """Render an organization member."""
     user = state.world.users[member.user_id]
-    return {
+    view = {
         "user_id": user.id,
         "email": user.email,
         "full_name": user.full_name,
@@ -84,6 +84,9 @@ def member_view(state: SandboxState, member: Member) -> dict[str, Any]:
         "team_id": member.team_id,
         "joined_at": timestamp(state, member.joined_at),
     }
+    if member.role is None:
+        del view["role"]
+    return view
 
 
 def transcript_view(state: SandboxState, row: TranscriptRow, turns: bool = False) -> dict[str, Any]:

@@ -205,10 +205,10 @@ class Organization:
 
 @dataclass
 class Member:
-    """A user's membership of one organization."""
+    """A user's membership of one organization (``role`` None: listed without a role)."""
 
     user_id: str
-    role: str
+    role: str | None
     team_id: str | None
     joined_at: int
 

@@ -282,3 +282,8 @@ class SandboxServer:
         """Current members of an organization, read past auth and faults."""
         result: list[dict[str, Any]] = self._admin("GET", f"state/members/{org_id}")
         return result
+
+    def set_member_role(self, org_id: str, user_id: str, role: str | None) -> dict[str, Any]:
+        """List a member with ``role`` as given (any text, unchecked), or without a role (None)."""
+        result: dict[str, Any] = self._admin("PUT", f"state/members/{org_id}/{user_id}/role", {"role": role})
+        return result

@@ -136,3 +136,22 @@ async def members(state: CurrentState, org_id: str) -> list[dict[str, Any]]:
         fail(404, "NOT_FOUND", f"Organization {org_id} not found")
     ordered = sorted(roster.values(), key=lambda member: (member.joined_at, member.user_id))
     return [member_view(state, member) for member in ordered]
+
+
+@router.put("/state/members/{org_id}/{user_id}/role")
+async def set_member_role(
+    state: CurrentState, org_id: str, user_id: str, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Set the role a member is listed with, unchecked: any text, or null to list no role at all.
+
+    For tests of clients that must cope with roles the API does not document (``"Owner"``,
+    ``"billing_admin"``, a missing role).
+    """
+    roster = state.world.members.get(org_id)
+    if roster is None or user_id not in roster:
+        fail(404, "NOT_FOUND", f"No member {user_id} in organization {org_id}")
+    role = body.get("role")
+    if role is not None and not isinstance(role, str):
+        fail(400, "INVALID_ROLE", "role must be text or null")
+    roster[user_id].role = role
+    return member_view(state, roster[user_id])
