@@ -34,8 +34,8 @@ from typing import Any
 import pendulum
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, dag, task, task_group
-from airflow.sdk.exceptions import AirflowSkipException
 
+from xentree_provider._compat import AirflowSkipException
 from xentree_provider.operators.organizations import XentreeOrgMembershipSyncOperator
 
 ROSTER_DIR = str(Path(__file__).resolve().parent / "rosters")

@@ -58,7 +58,8 @@ def test_old_serialized_trigger_still_deserializes_and_names_its_condition() -> 
     trigger = XentreeConditionTrigger(**stored)
     path, kwargs = trigger.serialize()
     assert path == "xentree_provider.triggers.condition.XentreeConditionTrigger"
-    assert kwargs == stored
+    # Triggers stored before polls were shared come back sharing them (the new default).
+    assert kwargs == {**stored, "share_polls": True}
     assert registry.get_condition(kwargs["condition"]) is xel_progress_reached
 
 
