@@ -55,6 +55,7 @@ KNOWN_EXTRAS = frozenset(
         "retry_budget_seconds",
         "request_deadline",
         "max_response_bytes",
+        "max_requests_per_second",
     }
 )
 _NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:@]+)(:[^:]*)?")
@@ -106,6 +107,7 @@ RANGES: dict[str, NumberRange] = {
     "request_deadline": NumberRange(0.001, 86400.0),
     "token_refresh_lead": NumberRange(0.0, 86400.0),
     "max_response_bytes": NumberRange(1024, 2**40, unit="bytes", whole=True),
+    "max_requests_per_second": NumberRange(0.01, 100_000.0, unit="requests per second"),
 }
 
 
@@ -273,6 +275,8 @@ class ClientSettings:
     request_deadline: float | None = None
     #: The largest response body accepted (decoded), in bytes.
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    #: The most requests one hook starts per second, across its threads; None: no cap.
+    max_requests_per_second: float | None = None
 
     @property
     def deadline(self) -> float:
@@ -369,6 +373,7 @@ class ClientSettings:
         lead = _as_number("token_refresh_lead", merged.get("token_refresh_lead", DEFAULT_REFRESH_LEAD))
         deadline = merged.get("request_deadline")
         max_bytes = merged.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+        rps = merged.get("max_requests_per_second")
         org = merged.get("organization_id")
         return cls(
             base_url=base_url,
@@ -383,4 +388,5 @@ class ClientSettings:
             allow_insecure_http=allow_insecure,
             request_deadline=None if deadline is None else _as_number("request_deadline", deadline),
             max_response_bytes=_as_int("max_response_bytes", max_bytes),
+            max_requests_per_second=None if rps is None else _as_number("max_requests_per_second", rps),
         )

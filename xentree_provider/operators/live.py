@@ -200,7 +200,12 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         XentreeTranscriptLink.persist(context, base_url)
         self._lineage = {"base_url": base_url, "output": str(destination)}
         exporter = TranscriptExporter(
-            self.hook, selection, max_workers=self.max_workers, page_size=self.page_size, log=self.log
+            self.hook,
+            selection,
+            max_workers=self.max_workers,
+            page_size=self.page_size,
+            log=self.log,
+            concurrency=self.hook.throttle,  # lowered on 429s, shared with every thread of the hook
         )
         ids = exporter.select()
         if not ids and self.fail_on_empty:
