@@ -1,8 +1,11 @@
 """Nightly export of the previous day's Xentree Live transcripts.
 
-Every night, once the day has transcripts, the day's transcripts land as one gzipped JSON Lines file
-per day, ``<base>/transcripts/dt=YYYY-MM-DD/transcripts.jsonl.gz``, ready for a warehouse to load. A
-re-run of any day rewrites the same bytes. The files are an Airflow Asset (``file://<base>/transcripts``),
+Every night, once the day has transcripts, the transcripts saved that day land as one gzipped JSON
+Lines file per day, ``<base>/transcripts/dt=YYYY-MM-DD/transcripts.jsonl.gz``, ready for a warehouse
+to load. A re-run of any day rewrites the same bytes. Days are cut by when a transcript was saved
+(``window_field="created_at"``), so a session that starts at 23:50 and is saved at 00:30 lands in the
+next day's file instead of in none: over consecutive nights every transcript is in exactly one file.
+The files are an Airflow Asset (``file://<base>/transcripts``),
 so a loading DAG can be scheduled on it.
 
 ``<base>`` is the environment variable ``XENTREE_EXAMPLES_OUTPUT`` (a local folder or a URL such as
@@ -68,6 +71,10 @@ def build_dag(base: str | None = None, dag_id: str = DAG_ID) -> DAG:
             # The window defaults to the run's data interval; the path names the day it covers. (A
             # manual run without a logical date has no interval: the task then fails at once, saying so.)
             output_path=base + "/transcripts/dt=" + DAY + "/transcripts.jsonl.gz",
+            # By arrival: every transcript in exactly one day's file, however late it is saved (up to
+            # max_arrival_lag after its session, 48 h by default). A run starting less than `settle`
+            # (5 minutes) after midnight first waits in the triggerer, so saves in flight land.
+            window_field="created_at",
             export_format="jsonl",
             compression="gzip",
             trigger_rule="none_failed",  # runs after the sensor succeeded or gave up on an empty day

@@ -41,5 +41,7 @@ step "mypy" uv run --frozen mypy
 step "docs" uv run --frozen sphinx-build -W --keep-going -q -b html docs docs/_build/html
 # The HTML report test drives a real headless Chromium (Debian's package); installed when missing.
 step "chromium" bash "$ROOT/scripts/ensure_chromium.sh"
+# The CeleryExecutor e2e test runs its own PostgreSQL and Redis (Debian's packages); installed when missing.
+step "services" bash "$ROOT/scripts/ensure_services.sh"
 step "pytest" uv run --frozen pytest ${pytest_args[@]+"${pytest_args[@]}"} "$@"
 printf '\nAll steps passed: ruff check, ruff format, mypy, docs, pytest.\n'

@@ -48,3 +48,45 @@ def airflow_db(airflow_home: Path) -> Path:
     except RuntimeError as error:
         pytest.fail(f"in AIRFLOW_HOME={airflow_home}: {error}", pytrace=False)
     return airflow_home
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under ``scripts/ci_matrix.sh``, stop at once unless the package under test is the installed wheel."""
+    expected = os.environ.get("XENTREE_EXPECT_INSTALLED_IN")
+    if not expected:
+        return
+    import xentree_provider
+
+    where = Path(xentree_provider.__file__).resolve()
+    if not where.is_relative_to(Path(expected).resolve()):
+        raise pytest.UsageError(
+            f"xentree_provider was imported from {where}, not from the venv {expected}: the source tree is "
+            "on sys.path (run bin/pytest, not python -m pytest, and keep the sources off PYTHONPATH)"
+        )
+
+
+def pytest_report_header() -> str:
+    """Say which xentree_provider and Airflow the tests run against (the matrix legs differ)."""
+    import airflow
+
+    import xentree_provider
+
+    where = Path(xentree_provider.__file__).parent
+    return f"xentree_provider {xentree_provider.__version__} from {where}, Airflow {airflow.__version__}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that need the real scheduler (``cluster``) or a browser (``browser``) from what they use.
+
+    The matrix legs deselect both; marking by use catches new test modules that forget the marker.
+    """
+    for item in items:
+        module_globals = vars(item.module) if getattr(item, "module", None) is not None else {}
+        used = {
+            getattr(value, "__module__", None) or getattr(value, "__name__", "")
+            for value in module_globals.values()
+        }
+        if any(name.startswith("xentree_provider.testing.airflow_cluster") for name in used):
+            item.add_marker(pytest.mark.cluster)
+        if any(name.startswith("playwright") for name in used):
+            item.add_marker(pytest.mark.browser)

@@ -32,6 +32,7 @@ OPERATOR_MODULES: tuple[str, ...] = (
     "xentree_provider.operators.english",
     "xentree_provider.operators.knowledge",
     "xentree_provider.operators.live",
+    "xentree_provider.operators.live_incremental",
     "xentree_provider.operators.organizations",
 )
 SENSOR_MODULES: tuple[str, ...] = (
@@ -39,7 +40,10 @@ SENSOR_MODULES: tuple[str, ...] = (
     "xentree_provider.sensors.english",
     "xentree_provider.sensors.live",
 )
-TRIGGER_MODULES: tuple[str, ...] = ("xentree_provider.triggers.condition",)
+TRIGGER_MODULES: tuple[str, ...] = (
+    "xentree_provider.triggers.condition",
+    "xentree_provider.triggers.new_transcripts",
+)
 EXTRA_LINK_CLASSES: tuple[str, ...] = (
     "xentree_provider.links.xentree.XentreeTranscriptLink",
     "xentree_provider.links.xentree.XentreeOrganizationLink",

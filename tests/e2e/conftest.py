@@ -28,3 +28,47 @@ def captured_test_output() -> list[str]:
 def test_output_so_far() -> list[str]:
     """The captured output of every test reported before this one (see :func:`captured_test_output`)."""
     return captured_test_output()
+
+
+def _sync_dags_folder() -> None:
+    """Parse the DAGs folder into the metadata database, as Airflow 3.3's ``dag.test()`` does each time."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.utils.session import create_session
+
+    try:
+        from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.1
+        from airflow.models.dagbag import BundleDagBag, sync_bag_to_db  # type: ignore[no-redef]
+
+    manager = DagBundlesManager()
+    with create_session() as session:
+        manager.sync_bundles_to_db(session=session)
+    for bundle in manager.get_all_dag_bundles():
+        if not bundle.is_initialized:
+            bundle.initialize()
+        sync_bag_to_db(
+            BundleDagBag(dag_folder=bundle.path, bundle_path=bundle.path), bundle.name, bundle.version
+        )
+
+
+@pytest.fixture(autouse=True)
+def dag_test_resyncs_the_dags_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Airflow < 3.3, make ``dag.test()`` re-parse the DAGs folder first, as 3.3 does.
+
+    Before 3.3, ``dag.test()`` parses the DAGs folder only the first time it sees a DAG id, so the assets
+    of a later test's DAG (outputs under its own ``tmp_path``) are never registered and its asset events
+    are dropped. The tests run the same DAGs with other outputs, so they need 3.3's behaviour everywhere.
+    """
+    from airflow.sdk import DAG
+
+    from xentree_provider._compat import airflow_version
+
+    if airflow_version() >= (3, 3, 0):
+        return
+    original = DAG.test
+
+    def test_after_resync(self: DAG, *args: object, **kwargs: object) -> object:
+        _sync_dags_folder()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DAG, "test", test_after_resync)

@@ -48,6 +48,7 @@ ROSTER_DIR = DAGS_FOLDER / "rosters"
 ANCHOR = "2026-11-23"  # a Monday; the sandbox's data covers the 28 days before it
 DAY_WITH_DATA = "2026-11-22"  # a day inside the data
 DAY_WITHOUT_DATA = "2026-11-24"  # after the anchor: no transcript until the test saves one
+SERVER_CLOCK = "2026-11-24T12:00:00Z"
 INTERVALS = {
     DAY_WITH_DATA: ("2026-11-22T00:00:00+00:00", "2026-11-23T00:00:00+00:00"),
     DAY_WITHOUT_DATA: ("2026-11-24T00:00:00+00:00", "2026-11-25T00:00:00+00:00"),
@@ -269,7 +270,9 @@ def run_pass(
 def clean_pass(
     cluster: AirflowCluster, sandbox: SandboxServer, work_dir: Path, issued_secrets: set[str]
 ) -> Pass:
-    sandbox.reset()
+    # The server's clock on the day without data: the transcript the test saves is stamped that day,
+    # so the export by arrival (window_field="created_at") of that day holds it.
+    sandbox.reset(clock=SERVER_CLOCK)
     return run_pass("clean", cluster, sandbox, work_dir / "clean", issued_secrets, minute=0)
 
 
@@ -282,7 +285,8 @@ def fault_pass(
     issued_secrets: set[str],
 ) -> Pass:
     collect_secrets(sandbox, issued_secrets)
-    sandbox.reset(token_lifetime=TOKEN_LIFETIME)  # same seed and anchor: the same data and members
+    # same seed, anchor and clock: the same data and members
+    sandbox.reset(token_lifetime=TOKEN_LIFETIME, clock=SERVER_CLOCK)
     sandbox.set_faults(**FAULTS)
     try:
         return run_pass("faults", cluster, sandbox, work_dir / "faults", issued_secrets, minute=1)
@@ -382,7 +386,8 @@ def test_exports_hold_the_days_transcripts(clean_pass: Pass, sandbox: SandboxSer
 
     day_rows = read_export(export_file(clean_pass.exports, DAY_WITH_DATA))
     assert day_rows
-    assert all(str(row["session_started_at"]).startswith(DAY_WITH_DATA) for row in day_rows)
+    # the example exports by arrival: the day's file holds the transcripts saved that day
+    assert all(str(row["created_at"]).startswith(DAY_WITH_DATA) for row in day_rows)
     assert len({row["id"] for row in day_rows}) == len(day_rows)
 
 

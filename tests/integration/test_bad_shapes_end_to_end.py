@@ -9,6 +9,7 @@ nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -16,15 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_response_shapes import JSON, near_misses
 from tiny_http import Request, json_answer, serve
 
-from xentree_provider.api.errors import XentreeResponseError
+from xentree_provider.api.errors import XentreeError, XentreeResponseError
 from xentree_provider.hooks.xentree_async import XentreeAsyncHook
 from xentree_provider.operators.conversations import XentreeGenerateResponseOperator
 from xentree_provider.operators.english import XentreeXELProgressReportOperator
 from xentree_provider.operators.knowledge import XentreeKnowledgeSearchOperator, XentreeRagQueryOperator
 from xentree_provider.operators.live import XentreeTranscriptExportOperator
-from xentree_provider.operators.organizations import XentreeOrgMembershipSyncOperator
+from xentree_provider.operators.organizations import (
+    MembershipDriftError,
+    MembershipGuardError,
+    MembershipSyncError,
+    XentreeOrgMembershipSyncOperator,
+)
 from xentree_provider.sensors.english import XentreeXELProgressSensor
 from xentree_provider.sensors.live import XentreeTranscriptSensor
 from xentree_provider.triggers.conditions import transcripts_in_window
@@ -311,3 +320,161 @@ def test_an_organization_record_of_the_wrong_shape_only_costs_the_report_its_nam
     )
     result = op.execute(CONTEXT)
     assert result["members"] == 1
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_timestamp_out_of_range_in_utc_is_a_response_error_not_an_overflow(
+    answering, tmp_path: Path, stamp
+):
+    answering({"/api/live/transcripts": [{"id": "t1", "session_started_at": stamp}]})
+    op = XentreeTranscriptExportOperator(task_id="export", output_path=str(tmp_path / "out.jsonl"))
+    with pytest.raises(XentreeResponseError, match="out of range once converted to UTC"):
+        op.execute(CONTEXT)
+    sensor = XentreeTranscriptSensor(task_id="wait", start=STARTED, end="2026-11-02T00:00:00Z")
+    with pytest.raises(XentreeResponseError, match="out of range once converted to UTC"):
+        sensor.poke(CONTEXT)
+
+
+def test_a_report_ignores_an_activity_time_out_of_range(answering, tmp_path: Path):
+    row = {"user_id": "u1", "email": "a@acme.example", "last_activity_at": "0001-01-01T00:00:00+01:00"}
+    answering(
+        {
+            "/api/organizations/o1": {"id": "o1", "name": "Acme"},
+            "/api/v1/admin/stats/progress/members": {"items": [row], "page": 1, "limit": 200, "total": 1},
+        }
+    )
+    op = XentreeXELProgressReportOperator(
+        task_id="report",
+        scope="organization",
+        organization_id="o1",
+        output_path=str(tmp_path / "r"),
+        asset=False,
+    )
+    assert op.execute(CONTEXT)["members"] == 1
+
+
+# -- property: near misses of every body an operator reads end in a XentreeError (or the operator's own) --
+
+TASK_FAILURES = (XentreeError, MembershipSyncError, MembershipGuardError, MembershipDriftError)
+MODULE = {"id": "m1", "title": "M", "level": "B1", "progress_percent": 50.0, "last_activity_at": STARTED}
+ROW = {
+    "user_id": "u1",
+    "email": "a@acme.example",
+    "teams": ["T"],
+    "progress_percent": 40,
+    "learning_minutes": 5,
+}
+ROSTER = [{"email": "owner@acme.example", "role": "owner"}]  # already in sync with MEMBER: no writes
+
+
+def _operator_runs(tmp: Path) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """name -> (run the task once, the valid bodies it reads)."""
+    live = {"/api/live/transcripts": LISTED, "/api/live/transcripts/t1": GOOD_DETAIL}
+    xel = {
+        "/api/xel/dashboard": {"overall_progress_percent": 10, "recent_activity": []},
+        "/api/xel/modules": [MODULE],
+    }
+    org = {
+        "/api/organizations/o1": {"id": "o1", "name": "Acme"},
+        "/api/v1/admin/stats/progress/members": {"items": [ROW], "page": 1, "limit": 200, "total": 1},
+    }
+    report = XentreeXELProgressReportOperator
+    return {
+        "export-csv": (
+            lambda: XentreeTranscriptExportOperator(
+                task_id="e", output_path=str(tmp / "o.csv"), export_format="csv"
+            ).execute(CONTEXT),
+            live,
+        ),
+        "sync": (
+            lambda: XentreeOrgMembershipSyncOperator(
+                task_id="s",
+                source=ROSTER,
+                organization_id="o1",
+                report_path=str(tmp / "r.json"),
+                reconcile_rounds=1,
+            ).execute({}),
+            {"/api/organizations/o1/members": [MEMBER]},
+        ),
+        "report-user": (
+            lambda: report(task_id="r", scope="user", output_path=str(tmp / "u"), asset=False).execute(
+                CONTEXT
+            ),
+            xel,
+        ),
+        "report-org": (
+            lambda: report(
+                task_id="r",
+                scope="organization",
+                organization_id="o1",
+                output_path=str(tmp / "g"),
+                asset=False,
+            ).execute(CONTEXT),
+            org,
+        ),
+        "knowledge": (
+            lambda: XentreeKnowledgeSearchOperator(
+                task_id="k", query="q", output_path=str(tmp / "k.jsonl")
+            ).execute({}),
+            {"/api/knowledge/search": {"results": [{"id": "k1", "content": "c", "metadata": {"a": 1}}]}},
+        ),
+        "rag": (
+            lambda: XentreeRagQueryOperator(task_id="q", query="q").execute({}),
+            {"/api/rag/query": {"answer": "a", "sources": [{"id": "k1"}]}},
+        ),
+        "chat": (
+            lambda: XentreeGenerateResponseOperator(task_id="c", prompt="hi").execute({}),
+            {"/api/core/chat": {"content": "x", "usage": {"total_tokens": 2}}},
+        ),
+        "xel-sensor": (
+            lambda: XentreeXELProgressSensor(task_id="w", module_id="m1", threshold=50).poke({}),
+            {"/api/xel/modules/m1": {**MODULE, "tasks": [{"id": "x1", "completed": True}]}},
+        ),
+    }
+
+
+RUN_PATHS = [
+    ("export-csv", "/api/live/transcripts"),
+    ("export-csv", "/api/live/transcripts/t1"),
+    ("sync", "/api/organizations/o1/members"),
+    ("report-user", "/api/xel/dashboard"),
+    ("report-user", "/api/xel/modules"),
+    ("report-org", "/api/v1/admin/stats/progress/members"),
+    ("knowledge", "/api/knowledge/search"),
+    ("rag", "/api/rag/query"),
+    ("chat", "/api/core/chat"),
+    ("xel-sensor", "/api/xel/modules/m1"),
+]
+
+
+@pytest.mark.parametrize(("task", "path"), RUN_PATHS, ids=[f"{t}-{p}" for t, p in RUN_PATHS])
+def test_tasks_fail_only_with_xentree_errors_whatever_the_body(task, path, tmp_path_factory, monkeypatch):
+    tmp = tmp_path_factory.mktemp(task)
+    run, valid = _operator_runs(tmp)[task]
+    bodies = dict(valid)
+
+    def answer(request: Request) -> tuple[int, dict[str, str], bytes]:
+        if request.path not in bodies:
+            return json_answer({"detail": {"error": "NOT_FOUND", "message": request.path}}, 404)
+        return (
+            200,
+            {"content-type": "application/json"},
+            json.dumps(bodies[request.path], allow_nan=True).encode(),
+        )
+
+    with serve(answer) as server:
+        extra = {"api_key": "k-shapes", "max_retries": 0, "organization_id": "o1"}
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_XENTREE_DEFAULT",
+            json.dumps({"conn_type": "xentree", "host": server.url, "extra": extra}),
+        )
+        run()  # the valid bodies pass
+
+        @settings(max_examples=12, derandomize=True, deadline=None, database=None)
+        @given(body=st.one_of(near_misses(valid[path]), JSON))
+        def property_holds(body: Any) -> None:
+            bodies[path] = body
+            with contextlib.suppress(*TASK_FAILURES):
+                run()
+
+        property_holds()

@@ -21,7 +21,7 @@ from airflow.sdk.execution_time.context import OutletEventAccessors
 from xentree_provider.operators.english import XentreeXELProgressReportOperator
 from xentree_provider.testing import SandboxServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"

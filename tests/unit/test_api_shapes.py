@@ -16,6 +16,7 @@ from xentree_provider.api.shapes import (
     Number,
     Obj,
     OneOf,
+    ShapeMismatch,
     Text,
     check_records,
     check_response,
@@ -84,7 +85,6 @@ def test_missing_and_null_optional_fields_are_fine() -> None:
         ({**DETAIL, "turn_count": float("nan")}, "$.turn_count", "non-finite"),
         ({**DETAIL, "turn_count": 10**400}, "$.turn_count", "non-finite"),
         ({**DETAIL, "id": "  "}, "$.id", "an empty string"),
-        ({**DETAIL, "session_id": "\ud800"}, "$.session_id", "unpaired surrogate"),
     ],
 )
 def test_each_wrong_shape_names_the_place_and_what_came(payload: Any, where: str, got: str) -> None:
@@ -140,10 +140,11 @@ def test_records_of_a_page_are_located_by_index() -> None:
 
 def test_one_of_picks_the_option_of_the_values_kind() -> None:
     spec = OneOf(Text(), ListOf(Number()))
-    spec.check("a", "$")
-    spec.check([1, 2.5], "$")
-    with pytest.raises(Exception, match=r"\$\[1\]"):
-        spec.check([1, "x"], "$")
+    spec.check("a")
+    spec.check([1, 2.5])
+    with pytest.raises(ShapeMismatch) as caught:
+        spec.check([1, "x"])
+    assert caught.value.at == "$[1]"
 
 
 def test_required_fields_must_have_a_shape() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib
 import os
 import warnings
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,3 +133,40 @@ def test_require_airflow_fails_naming_the_feature_and_both_versions() -> None:
 def test_require_airflow_rejects_a_minimum_that_is_not_a_version() -> None:
     with pytest.raises(ValueError, match="not an Airflow version: 'latest'"):
         _compat.require_airflow("latest", "x")
+
+
+#: Where only Airflow 3.2+ (or Task SDK 1.3+) has these names; everything imports them from _compat.
+NEWER_ONLY = {
+    "airflow.sdk.exceptions": None,  # any name: the module lacks most of them on 3.1
+    "airflow.sdk.configuration": None,
+    "airflow.sdk.log": {"amask_secret"},
+    "airflow.sdk": {"CronDataIntervalTimetable"},
+}
+
+
+def _newer_only_imports(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module in NEWER_ONLY:
+            names = {alias.name for alias in node.names}
+            watched = NEWER_ONLY[node.module]
+            if watched is None or names & watched:
+                found.append(
+                    f"{path.name}:{node.lineno}: from {node.module} import {', '.join(sorted(names))}"
+                )
+    return found
+
+
+def test_no_module_imports_a_moved_name_from_where_only_newer_airflow_has_it() -> None:
+    import dags_examples
+    import xentree_provider
+
+    roots = [Path(xentree_provider.__file__).parent, Path(dags_examples.__file__).parent]
+    found = [
+        hit
+        for root in roots
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "_compat.py"
+        for hit in _newer_only_imports(path)
+    ]
+    assert found == [], "import these from xentree_provider._compat (they moved between Airflow 3.1 and 3.3)"

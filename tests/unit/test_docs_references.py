@@ -21,6 +21,7 @@ FILE = re.compile(r"\bxentree_provider(?:/\w+)+\.py\b")
 CLASS = re.compile(r"\bXentree\w+(?:Sensor|Operator|Trigger|Link)\b")
 OPERATOR_MODULES = (
     "xentree_provider.operators.live",
+    "xentree_provider.operators.live_incremental",
     "xentree_provider.operators.organizations",
     "xentree_provider.operators.english",
     "xentree_provider.operators.conversations",
@@ -61,7 +62,13 @@ def _classes(modules: tuple[str, ...]) -> dict[str, type]:
 @pytest.mark.parametrize(("source", "text"), _texts(), ids=[name for name, _ in _texts()])
 def test_named_modules_files_and_classes_exist(source: str, text: str) -> None:
     known = _classes(OPERATOR_MODULES + SENSOR_MODULES + ("xentree_provider.links.xentree",))
-    known |= _classes(("xentree_provider.sensors.base", "xentree_provider.triggers.condition"))
+    known |= _classes(
+        (
+            "xentree_provider.sensors.base",
+            "xentree_provider.triggers.condition",
+            "xentree_provider.triggers.new_transcripts",
+        )
+    )
     assert [d for d in set(DOTTED.findall(text)) if not _resolves(d)] == [], source
     assert [f for f in set(FILE.findall(text)) if not (ROOT / f).is_file()] == [], source
     assert sorted(c for c in set(CLASS.findall(text)) if c not in known) == [], source

@@ -49,8 +49,10 @@ def _identity(record: Any) -> str:
     if isinstance(record, Mapping):
         for key in ("id", "user_id"):
             value = record.get(key)
-            if isinstance(value, str | int) and not isinstance(value, bool):
+            if type(value) is str:
                 return f"{key}={value!r}"
+            if type(value) is int:
+                return f"{key}={value}"
     return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
 
 
@@ -59,7 +61,7 @@ def page_fingerprint(records: Sequence[Any]) -> bytes:
 
     Order does not count, so a repeated page with its records reshuffled is still recognised.
     """
-    identities = sorted(_identity(record) for record in records)
+    identities = sorted(map(_identity, records))
     return hashlib.blake2b("\n".join(identities).encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ __all__ = [
     "Obj",
     "OneOf",
     "RouteShape",
+    "ShapeMismatch",
     "Spec",
     "Text",
     "check_records",
@@ -61,30 +63,40 @@ def json_kind(value: Any) -> str:
 class ShapeMismatch(Exception):
     """Raised inside a check: where, what was expected, what came instead, and the JSON to quote.
 
-    :param at: the location, ``$`` being the body (``$.transcripts[2]``).
+    Containers add their step to ``steps`` as the error passes through them, so a check that succeeds
+    never builds a location string.
+
     :param expected: what the shape wanted there.
     :param shown: the JSON to quote: the offending value, or the object missing a field.
     :param problem: what came instead (default: the JSON kind of ``shown``).
     """
 
-    def __init__(self, at: str, expected: str, shown: Any, problem: str | None = None) -> None:
-        super().__init__(at)
-        self.at = at
+    def __init__(self, expected: str, shown: Any, problem: str | None = None) -> None:
+        super().__init__(expected)
         self.expected = expected
         self.shown = shown
         self.problem = problem or json_kind(shown)
+        #: The location's steps, innermost first (``.transcripts``, ``[2]``).
+        self.steps: list[str] = []
+
+    @property
+    def at(self) -> str:
+        """The location, ``$`` being the value checked (``$.transcripts[2]``)."""
+        return "$" + "".join(reversed(self.steps))
 
 
 class Spec(ABC):
-    """A JSON shape: ``check(value, at)`` raises :class:`ShapeMismatch` when ``value`` does not fit."""
+    """A JSON shape: ``check(value)`` raises :class:`ShapeMismatch` when ``value`` does not fit."""
 
     #: How the shape is named in messages (``"a string"``, ``"an object (a member)"``).
     expected: str = "a value"
     #: The JSON kinds this shape can ever accept (used by :class:`OneOf` to pick an option).
     kinds: frozenset[str] = frozenset()
+    #: Exact Python types that fit without looking further (a fast path for plain fields).
+    trusted: frozenset[type] = frozenset()
 
     @abstractmethod
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any) -> None:
         """Raise :class:`ShapeMismatch` unless ``value`` fits."""
 
 
@@ -93,30 +105,35 @@ class AnyValue(Spec):
 
     expected = "any JSON value"
     kinds = frozenset({"null", "a boolean", "a number", "a string", "a list", "an object"})
+    trusted = frozenset({type(None), bool, int, float, str, list, dict})
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any) -> None:
         """Accept everything."""
 
 
 class Text(Spec):
-    """A string (valid Unicode); with ``non_empty`` it must not be blank (ids, URLs)."""
+    """A string; with ``non_empty`` it must not be blank (ids, URLs).
+
+    (Unpaired surrogates, which no file can hold, are refused for the whole body when it is decoded.)
+    """
 
     kinds = frozenset({"a string"})
 
     def __init__(self, *, non_empty: bool = False) -> None:
         self.non_empty = non_empty
         self.expected = "a non-empty string" if non_empty else "a string"
+        self.trusted = frozenset() if non_empty else frozenset({str})
 
-    def check(self, value: Any, at: str) -> None:
-        """Accept a string that can be written as UTF-8 (no unpaired surrogates)."""
+    def check(self, value: Any) -> None:
+        """Accept a string (a non-blank one with ``non_empty``)."""
         if not isinstance(value, str):
-            raise ShapeMismatch(at, self.expected, value)
+            raise ShapeMismatch(self.expected, value)
         if self.non_empty and not value.strip():
-            raise ShapeMismatch(at, self.expected, value, "an empty string")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ShapeMismatch(at, self.expected, value, "a string with an unpaired surrogate") from None
+            raise ShapeMismatch(self.expected, value, "an empty string")
+
+
+#: The largest magnitude a float holds: a JSON integer beyond it cannot become a float.
+_FLOAT_MAX = sys.float_info.max
 
 
 class Number(Spec):
@@ -125,16 +142,17 @@ class Number(Spec):
     expected = "a finite number"
     kinds = frozenset({"a number"})
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any) -> None:
         """Accept an int or float whose value is finite."""
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ShapeMismatch(at, self.expected, value)
-        try:
+        kind = type(value)
+        if kind is float:
             finite = math.isfinite(value)
-        except OverflowError:  # an integer too large for a float
-            finite = False
+        elif kind is int:
+            finite = -_FLOAT_MAX <= value <= _FLOAT_MAX
+        else:
+            raise ShapeMismatch(self.expected, value)
         if not finite:
-            raise ShapeMismatch(at, self.expected, value, f"the non-finite number {value!r:.40}")
+            raise ShapeMismatch(self.expected, value, f"the non-finite number {value!r:.40}")
 
 
 class Flag(Spec):
@@ -142,11 +160,12 @@ class Flag(Spec):
 
     expected = "true or false"
     kinds = frozenset({"a boolean"})
+    trusted = frozenset({bool})
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any) -> None:
         """Accept True or False."""
         if not isinstance(value, bool):
-            raise ShapeMismatch(at, self.expected, value)
+            raise ShapeMismatch(self.expected, value)
 
 
 class ListOf(Spec):
@@ -160,12 +179,19 @@ class ListOf(Spec):
             "a list" if isinstance(item, AnyValue) else f"a list whose items are each {item.expected}"
         )
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any) -> None:
         """Accept a list and check each item."""
         if not isinstance(value, list):
-            raise ShapeMismatch(at, self.expected, value)
+            raise ShapeMismatch(self.expected, value)
+        item_spec, trusted = self.item, self.item.trusted
         for index, item in enumerate(value):
-            self.item.check(item, f"{at}[{index}]")
+            if type(item) in trusted:
+                continue
+            try:
+                item_spec.check(item)
+            except ShapeMismatch as mismatch:
+                mismatch.steps.append(f"[{index}]")
+                raise
 
 
 class Obj(Spec):
@@ -187,25 +213,35 @@ class Obj(Spec):
         if unknown:
             raise ValueError(f"{name}: required fields {unknown} have no shape")
         self.expected = f"an object ({name})"
+        self._checks = tuple(
+            (field, spec, spec.trusted | {type(None)}) for field, spec in self.fields.items()
+        )
 
     def extend(self, name: str, required: tuple[str, ...] | None = None, **fields: Spec) -> Obj:
         """This object's fields plus ``fields``, under a new name (and new required fields if given)."""
         return Obj(name, {**self.fields, **fields}, self.required if required is None else required)
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any) -> None:
         """Accept an object whose listed fields fit."""
         if not isinstance(value, Mapping):
-            raise ShapeMismatch(at, self.expected, value)
-        for name in self.required:
-            if value.get(name) is None:
-                problem = "an object where it is null" if name in value else "an object without it"
-                raise ShapeMismatch(
-                    f"{at}.{name}", f"{self.fields[name].expected}, required in {self.name};", value, problem
+            raise ShapeMismatch(self.expected, value)
+        for field in self.required:
+            if value.get(field) is None:
+                problem = "an object where it is null" if field in value else "an object without it"
+                mismatch = ShapeMismatch(
+                    f"{self.fields[field].expected}, required in {self.name};", value, problem
                 )
-        for name, spec in self.fields.items():
-            item = value.get(name)
-            if item is not None:
-                spec.check(item, f"{at}.{name}")
+                mismatch.steps.append(f".{field}")
+                raise mismatch
+        for field, spec, trusted in self._checks:
+            item = value.get(field)
+            if type(item) in trusted:
+                continue
+            try:
+                spec.check(item)
+            except ShapeMismatch as mismatch:
+                mismatch.steps.append(f".{field}")
+                raise
 
 
 class OneOf(Spec):
@@ -216,14 +252,14 @@ class OneOf(Spec):
         self.kinds = frozenset().union(*(o.kinds for o in options))
         self.expected = " or ".join(o.expected for o in options)
 
-    def check(self, value: Any, at: str) -> None:
+    def check(self, value: Any) -> None:
         """Check ``value`` against the option of its kind."""
         kind = json_kind(value)
         for option in self.options:
             if kind in option.kinds:
-                option.check(value, at)
+                option.check(value)
                 return
-        raise ShapeMismatch(at, self.expected, value)
+        raise ShapeMismatch(self.expected, value)
 
 
 @dataclass(frozen=True)
@@ -465,7 +501,7 @@ def check_response(route: Route, payload: Any, *, path: str | None = None) -> An
         )
     if shape.body is not None:
         try:
-            shape.body.check(payload, "$")
+            shape.body.check(payload)
         except ShapeMismatch as mismatch:
             raise _shape_error(route, path, mismatch) from None
     return payload
@@ -480,9 +516,6 @@ def check_records(route: Route, records: list[Any], *, path: str | None = None) 
     if shape is None or shape.record is None:
         return
     try:
-        for index, record in enumerate(records):
-            if record is None:
-                raise ShapeMismatch(f"$[{index}]", shape.record.expected, None)
-            shape.record.check(record, f"$[{index}]")
+        ListOf(shape.record).check(records)
     except ShapeMismatch as mismatch:
         raise _shape_error(route, path, mismatch) from None

@@ -46,7 +46,10 @@ def parse_timestamp(value: str | datetime) -> datetime:
             ) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+        raise ValueError(f"timestamp {value!r} is out of range once converted to UTC") from None
 
 
 def format_timestamp(value: datetime) -> str:

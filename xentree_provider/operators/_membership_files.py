@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException
 
+from xentree_provider._compat import AirflowFailException
 from xentree_provider._task.outputs import atomic_write, output_path
 from xentree_provider.membership.grace import GraceState, grace_from_report
 from xentree_provider.membership.report import report_json

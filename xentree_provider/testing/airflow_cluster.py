@@ -97,6 +97,13 @@ class AirflowCluster:
     :param local_settings: source of an ``airflow_local_settings.py`` (cluster policies) for the
         components, written to ``$AIRFLOW_HOME/config/``.
     :param startup_timeout: seconds to wait for every component to be up.
+    :param database_url: the metadata database's SQLAlchemy URL; default SQLite in the home folder. A
+        shared server (``services.PostgresServer``) is what the CeleryExecutor needs.
+    :param celery_broker_url: run the CeleryExecutor with this broker (``services.RedisServer``) and
+        ``celery_workers`` workers; default the LocalExecutor. Needs ``database_url`` (the Celery result
+        backend is that database).
+    :param celery_workers: how many ``airflow celery worker`` processes to start.
+    :param worker_concurrency: task slots of each Celery worker.
     """
 
     def __init__(
@@ -107,7 +114,34 @@ class AirflowCluster:
         home: str | os.PathLike[str] | None = None,
         local_settings: str | None = None,
         startup_timeout: float = 180.0,
+        database_url: str | None = None,
+        celery_broker_url: str | None = None,
+        celery_workers: int = 2,
+        worker_concurrency: int = 4,
     ) -> None:
+        if celery_broker_url is not None and (database_url is None or database_url.startswith("sqlite")):
+            raise ValueError("the CeleryExecutor needs a database server: pass database_url (not SQLite)")
+        self.database_url = database_url
+        self.celery_broker_url = celery_broker_url
+        self.components: list[tuple[str, tuple[str, ...]]] = list(COMPONENTS)
+        if celery_broker_url is not None:
+            self.components += [
+                (
+                    f"celery-worker-{n}",
+                    # Several workers on one machine: each its own Celery node name and pid file.
+                    (
+                        "celery",
+                        "worker",
+                        "--celery-hostname",
+                        f"worker{n}@%h",
+                        "--pid",
+                        f"celery-worker-{n}.pid",
+                        "--skip-serve-logs",
+                    ),
+                )
+                for n in range(1, celery_workers + 1)
+            ]
+        self.worker_concurrency = worker_concurrency
         self.dags_folder = Path(dags_folder).resolve()
         self.extra_env = dict(env or {})
         self._own_home = home is None
@@ -131,7 +165,8 @@ class AirflowCluster:
             {
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url
+                or f"sqlite:///{self.home / 'airflow.db'}",
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__BASE_URL": self.url,
@@ -142,6 +177,16 @@ class AirflowCluster:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.celery_broker_url is not None and self.database_url is not None:
+            env.update(
+                {
+                    "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                    "AIRFLOW__CELERY__BROKER_URL": self.celery_broker_url,
+                    "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.database_url,
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+                    "AIRFLOW__CORE__PARALLELISM": "32",
+                }
+            )
         env.update(self.extra_env)
         return env
 
@@ -159,7 +204,7 @@ class AirflowCluster:
         atexit.register(self.stop)
         self._airflow_cli("db", "migrate", timeout=300)
         try:
-            for name, args in COMPONENTS:
+            for name, args in self.components:
                 self._spawn(name, args)
             self._wait_healthy()
         except BaseException:
@@ -292,7 +337,9 @@ class AirflowCluster:
 
     def logs_tail(self, chars: int = 2500) -> str:
         """The end of every component's output (for failure messages)."""
-        return "\n".join(f"----- {name} -----\n{self.component_log(name)[-chars:]}" for name, _ in COMPONENTS)
+        return "\n".join(
+            f"----- {name} -----\n{self.component_log(name)[-chars:]}" for name, _ in self.components
+        )
 
     def task_log_files(self) -> list[Path]:
         """Every file under ``$AIRFLOW_HOME/logs`` (task, trigger, processor and component logs)."""

@@ -81,6 +81,11 @@ class FaultConfig:
             raise ValueError("rate_limit_burst must be >= 1")
 
     @property
+    def total_rate(self) -> float:
+        """The share of requests that get some fault (the rates are exclusive, so they add up)."""
+        return sum(float(getattr(self, name)) for name in _RATES)
+
+    @property
     def active(self) -> bool:
         """Whether any fault (latency, rate limit or a random fault) is switched on."""
         return bool(self.latency_ms or self.rate_limit_rps or any(getattr(self, name) for name in _RATES))
@@ -129,7 +134,8 @@ class SandboxConfig:
     late_hours: float = 30.0
     """The longest delay of a late arrival, in hours (each is 1 h to this, uniformly)."""
     clock: str | None = None
-    """The server's clock (ISO datetime): transcripts saved after it are invisible. None: no limit."""
+    """The server's clock (ISO datetime): transcripts saved after it are invisible, and transcripts
+    saved through the API are stamped with it. None: the real clock, no limit."""
     ignore_offset: bool = False
     """Ignore the ``offset`` query parameter of lists (a server that pages only with ``page``)."""
     faults: FaultConfig = field(default_factory=FaultConfig)

@@ -157,7 +157,10 @@ class SandboxMiddleware:
             extra = retry_after_header(state.config.retry_after, wait)
             await self._send(send_with_id, 429, json.dumps(body).encode(), b"application/json", extra)
             return
-        kind = _pick_fault(state.fault_rng.random(), faults)
+        request = f"{method} {path}?{scope.get('query_string', b'').decode('latin-1')}"
+        dice, may_fail = state.fault_draw(request)
+        kind = _pick_fault(dice.random(), faults) if may_fail else None
+        state.record_fault(request, kind is not None)
         if kind is None:
             await apply(send_with_id)
             return
@@ -179,7 +182,7 @@ class SandboxMiddleware:
             await send({"type": "http.response.body", "body": b'{"items": [', "more_body": True})
             raise SandboxConnectionReset(f"injected connection reset ({faults.reset_phase})")
         if kind == "error":
-            status = faults.error_codes[state.fault_rng.randrange(len(faults.error_codes))]
+            status = faults.error_codes[dice.randrange(len(faults.error_codes))]
             body = {"detail": {"error": "SANDBOX_INJECTED_ERROR", "message": f"Injected HTTP {status}"}}
             extra = retry_after_header(state.config.retry_after, 1.0) if status in (429, 503) else []
             await self._send(send_with_id, status, json.dumps(body).encode(), b"application/json", extra)

@@ -16,6 +16,9 @@ from typing import Any
 from xentree_provider.testing.config import FaultConfig, SandboxConfig
 from xentree_provider.testing.seed import World, random_token
 
+#: With random fault rates, the most faults one request (method, path, query) gets in a row.
+MAX_CONSECUTIVE_FAULTS = 3
+
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -201,11 +204,34 @@ class SandboxState:
         self.set_faults(config.faults)
 
     def set_faults(self, faults: FaultConfig) -> None:
-        """Replace the fault configuration and restart the fault RNG and token bucket."""
+        """Replace the fault configuration and restart the fault schedule and token bucket."""
         self.config.faults = faults
-        self.fault_rng = random.Random(f"{self.config.seed}:faults")
+        self.fault_occurrences: Counter[str] = Counter()
+        self.fault_streaks: Counter[str] = Counter()
         self.bucket_tokens = float(faults.rate_limit_burst)
         self.bucket_time = time.monotonic()
+
+    def fault_draw(self, request: str) -> tuple[random.Random, bool]:
+        """The fault dice of this occurrence of ``request`` (method, path and query), and whether a fault
+        may be injected at all.
+
+        Each occurrence of the same request has its own seeded dice (seed, request, how many times it was
+        seen), so which requests fail depends only on the seed and each request's own history: not on
+        what other requests (token refreshes, other tasks, background threads) ran in between or how fast.
+        With random rates (total under 1) one request never fails more than
+        ``MAX_CONSECUTIVE_FAULTS`` times in a row, so a client with that many retries always gets
+        through, however the machine's load shifts its timing; a total rate of 1 fails every request.
+        """
+        occurrence = self.fault_occurrences[request]
+        self.fault_occurrences[request] += 1
+        dice = random.Random(f"{self.config.seed}:faults:{request}:{occurrence}")
+        random_rates = self.config.faults.total_rate < 1.0 - 1e-9
+        capped = random_rates and self.fault_streaks[request] >= MAX_CONSECUTIVE_FAULTS
+        return dice, not capped
+
+    def record_fault(self, request: str, injected: bool) -> None:
+        """Note whether this occurrence of ``request`` got a fault (for the consecutive-fault cap)."""
+        self.fault_streaks[request] = self.fault_streaks[request] + 1 if injected else 0
 
     def take_rate_token(self) -> float:
         """Take one token from the bucket; return 0 when allowed, else the seconds until one is free."""

@@ -136,8 +136,9 @@ async def list_transcripts(state: CurrentState, caller: LiveReader, params: Pagi
 
 @router.post("/api/live/transcripts", status_code=201)
 async def save_transcript(state: CurrentState, caller: LiveWriter, body: TranscriptSave) -> dict[str, Any]:
-    """Save a transcript with its turns."""
-    now = now_us()
+    """Save a transcript with its turns (stamped with the server clock when one is set)."""
+    clock = state.config.clock_us()
+    now = now_us() if clock is None else clock
     try:
         turn_times = [
             parse_timestamp(turn.timestamp) if turn.timestamp else None for turn in body.transcripts
