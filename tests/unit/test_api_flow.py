@@ -365,8 +365,8 @@ def test_max_requests_per_second_paces_every_request_of_the_flows() -> None:
 
 def test_a_429_after_a_run_of_answers_slows_the_shared_throttle_down() -> None:
     shared = flows()
-    script = Script(*[reply(200, {})] * 10, error_reply(429, retry_after="0"), reply(200, {}))
-    for _ in range(11):
+    script = Script(*[reply(200, {})] * 8, error_reply(429, retry_after="0"), reply(200, {}))
+    for _ in range(9):
         run_flow(shared.request(ROUTES["get_live_quota"]), script.perform)
     assert shared.throttle.cuts == 1 and shared.throttle.rate is not None
 

@@ -39,7 +39,8 @@ def test_a_429_cuts_the_rate_to_just_below_what_was_accepted() -> None:
     for _ in range(40):  # 40 answers over the last second
         clock.now += 0.025
         limiter.accepted()
-    limiter.throttled()
+    for _ in range(5):  # then 429s: over a tenth of the answers
+        limiter.throttled()
     assert limiter.rate == pytest.approx(module.BACKOFF * 40, rel=0.05)
     assert limiter.cuts == 1
     limiter.throttled()  # sent before the cut took effect: not a second cut
@@ -52,7 +53,8 @@ def test_the_rate_is_probed_upward_but_never_past_the_cap() -> None:
     for _ in range(20):
         clock.now += 0.05
         limiter.accepted()
-    limiter.throttled()
+    for _ in range(3):
+        limiter.throttled()
     cut = limiter.rate
     assert cut is not None and cut < 50
     clock.now += 1.0
@@ -63,19 +65,28 @@ def test_the_rate_is_probed_upward_but_never_past_the_cap() -> None:
     assert limiter.rate == 50.0
 
 
-def test_slots_are_halved_on_a_cut_floored_and_regrown() -> None:
+def test_slots_are_cut_floored_and_regrown() -> None:
     clock = Clock()
     limiter = Throttle(max_concurrency=16, clock=clock)
     assert limiter.concurrency == 16
     for _ in range(5):
         for _ in range(module.MIN_EVIDENCE):
             limiter.accepted()
-        clock.now += 0.5
+        clock.now += module.CUT_INTERVAL
         limiter.throttled()
-    assert limiter.concurrency == module.MIN_CONCURRENCY
-    for _ in range(200):
+    assert limiter.concurrency <= module.MIN_CONCURRENCY + 1
+    for _ in range(400):
         limiter.accepted()
     assert limiter.concurrency == 16
+
+
+def test_scattered_429s_do_not_slow_everything_down() -> None:
+    clock = Clock()
+    limiter = Throttle(clock=clock)
+    for n in range(200):  # 3% of the answers are 429s, spread out
+        clock.now += 0.01
+        limiter.throttled() if n % 33 == 0 else limiter.accepted()
+    assert (limiter.cuts, limiter.rate) == (0, None)
 
 
 def test_a_lone_429_measures_nothing_and_cuts_nothing() -> None:

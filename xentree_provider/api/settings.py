@@ -114,14 +114,16 @@ RANGES: dict[str, NumberRange] = {
 def _as_number(name: str, value: Any, limits: NumberRange | None = None) -> float:
     """``value`` as a finite number within ``limits`` (by default the range known for ``name``)."""
     limits = limits or RANGES[name]
+    problem: str | None = None
     try:
-        number = math.nan if isinstance(value, bool) else float(value)
-        problem = "must be a finite number" if not math.isfinite(number) else None
-        if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("nan", "")):
-            problem = "must be a number"
+        if isinstance(value, bool):  # float(True) is 1.0: a switch is not a number
+            raise TypeError(value)
+        number = float(value)
     except (TypeError, ValueError, OverflowError):
         number, problem = math.nan, "must be a number"
-    if problem is None and number < limits.minimum:
+    if problem is None and not math.isfinite(number):
+        problem = "must be a finite number"
+    elif problem is None and number < limits.minimum:
         problem = f"must be at least {limits.minimum:g}"
     elif problem is None and number > limits.maximum:
         problem = f"must be at most {limits.maximum:g}"

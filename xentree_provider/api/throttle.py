@@ -9,7 +9,7 @@ as a ``Sleep`` step, so the sync and the async client both obey it) and reports 
   the rate the server was accepting (multiplicative decrease), and probed upward again by a few percent a
   second while no 429 comes (additive increase). The 429'd request itself waits its ``Retry-After``.
 * :meth:`Throttle.slot` is an adaptive concurrency limit for callers that run many requests at once
-  (the transcript exporter): halved on each cut, grown by one per window of successes.
+  (the transcript exporter): cut by a quarter on each cut, grown by one per window of successes.
 """
 
 from __future__ import annotations
@@ -28,17 +28,23 @@ WINDOW = 1.0
 #: Below this much history the estimate divides by it (the first answers come in a burst).
 MIN_WINDOW = 0.1
 #: After a cut, further 429s are ignored this long (they were sent before the cut took effect).
-CUT_INTERVAL = 0.3
-#: A cut sets the rate to this share of the accepted rate.
+CUT_INTERVAL = 1.0
+#: A cut sets the rate to this share of the accepted rate...
 BACKOFF = 0.9
+#: ...but to no less than this share of the rate before the cut: when other failures (5xx, resets) keep
+#: the accepted rate below the sending rate, cuts must not spiral down.
+MAX_CUT = 0.7
 #: While no 429 comes, the rate grows by this share per second (compounded).
 GROWTH = 0.4
 MIN_RATE = 0.5
 #: A cut needs this many accepted answers in the window: with fewer there is no rate to measure (a
 #: lone 429 is answered by its own Retry-After alone).
 MIN_EVIDENCE = 5
+#: A cut needs at least this share of the window's answers to be 429s: a few scattered 429s (a fault
+#: storm, a neighbour's burst) are answered by their own Retry-After and do not slow everything down.
+MIN_THROTTLED_SHARE = 0.1
 #: :meth:`Throttle.slot` never goes below this many slots: a 429'd request holds its slot while it waits.
-MIN_CONCURRENCY = 2
+MIN_CONCURRENCY = 4
 
 
 class Throttle:
@@ -66,6 +72,7 @@ class Throttle:
         self._started_at = clock()
         self._cut_at = -math.inf
         self._accepted: deque[float] = deque()
+        self._throttled: deque[float] = deque()
         self._limit = float(max_concurrency)
         self._in_flight = 0
         #: How many times the rate was cut after a 429.
@@ -105,18 +112,21 @@ class Throttle:
         """The server answered 429: slow down to what it accepts."""
         with self._lock:
             now = self._clock()
-            if now - self._cut_at < CUT_INTERVAL:
-                return
+            self._throttled.append(now)
             self._forget(now)
-            if len(self._accepted) < MIN_EVIDENCE:
+            answers = len(self._accepted) + len(self._throttled)
+            if now - self._cut_at < CUT_INTERVAL or len(self._accepted) < MIN_EVIDENCE:
+                return
+            if len(self._throttled) < MIN_THROTTLED_SHARE * answers:
                 return
             self._cut_at = now
             span = max(min(WINDOW, now - self._started_at), MIN_WINDOW)
             accepted_rate = len(self._accepted) / span
             ceiling = min(r for r in (self._rate, self.max_rate, math.inf) if r is not None)
-            self._rate = max(MIN_RATE, min(BACKOFF * accepted_rate, ceiling))
+            floor = MAX_CUT * self._rate if self._rate is not None else 0.0
+            self._rate = max(MIN_RATE, floor, min(BACKOFF * accepted_rate, ceiling))
             self._grown_at = now
-            self._limit = max(float(min(MIN_CONCURRENCY, self.max_concurrency)), self._limit / 2)
+            self._limit = max(float(min(MIN_CONCURRENCY, self.max_concurrency)), self._limit * 0.75)
             self.cuts += 1
 
     @contextmanager
@@ -140,5 +150,6 @@ class Throttle:
         self._grown_at = now
 
     def _forget(self, now: float) -> None:
-        while self._accepted and self._accepted[0] < now - WINDOW:
-            self._accepted.popleft()
+        for times in (self._accepted, self._throttled):
+            while times and times[0] < now - WINDOW:
+                times.popleft()
