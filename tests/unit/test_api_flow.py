@@ -351,3 +351,27 @@ def test_a_failed_login_is_not_mistaken_for_a_failed_write() -> None:
         run_flow(flows(api_key=None).request(ROUTES["save_transcript"], json={}), script.perform)
     assert not info.value.maybe_applied
     assert script.sent == [] and script.slept == []  # never sent, and not retried on top of the login
+
+
+def test_max_requests_per_second_paces_every_request_of_the_flows() -> None:
+    settings = ClientSettings(api_key="xntr-key", retry=FAST, max_requests_per_second=4.0)
+    shared = RequestFlows(settings, logging.getLogger("t"))
+    script = Script(*[reply(200, {})] * 3)
+    for _ in range(3):
+        run_flow(shared.request(ROUTES["get_live_quota"]), script.perform)
+    # the first goes at once; the others wait for their quarter-second slots (less what already passed)
+    assert len(script.slept) == 2 and all(0.0 < wait <= 0.5 for wait in script.slept)
+
+
+def test_a_429_after_a_run_of_answers_slows_the_shared_throttle_down() -> None:
+    shared = flows()
+    script = Script(*[reply(200, {})] * 8, error_reply(429, retry_after="0"), reply(200, {}))
+    for _ in range(9):
+        run_flow(shared.request(ROUTES["get_live_quota"]), script.perform)
+    assert shared.throttle.cuts == 1 and shared.throttle.rate is not None
+
+
+def test_a_lone_429_is_answered_by_its_retry_after_alone() -> None:
+    shared = flows()
+    run_flow(shared.request(ROUTES["get_live_quota"]), Script(error_reply(429), reply(200, {})).perform)
+    assert shared.throttle.cuts == 0 and shared.throttle.rate is None

@@ -96,6 +96,7 @@ def test_conn_fields_declare_every_extra(info: dict[str, Any]) -> None:
         "retry_budget_seconds",
         "request_deadline",
         "max_response_bytes",
+        "max_requests_per_second",
     }
     secrets = {name for name, f in fields.items() if f["schema"].get("format") == "password"}
     assert secrets == {"api_key"}

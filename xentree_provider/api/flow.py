@@ -34,6 +34,7 @@ from xentree_provider.api.retry import may_have_applied
 from xentree_provider.api.routes import ROUTES, Auth, Route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.steps import Flow
+from xentree_provider.api.throttle import Throttle
 from xentree_provider.api.timestamps import parse_http_date
 from xentree_provider.api.tokens import TokenReply
 
@@ -156,6 +157,8 @@ class RequestFlows:
         self.settings = settings
         self.log = log
         self.clock = clock
+        #: The rate limit shared by every request of these flows (every thread of one hook).
+        self.throttle = Throttle(settings.max_requests_per_second)
 
     def request(self, route: Route, **options: Unpack[RequestOptions]) -> Flow[RequestStep, Any]:
         """The flow of one call of ``route``; it returns the decoded JSON body (None if empty)."""
@@ -265,8 +268,15 @@ class RequestFlows:
         return token
 
     def _exchange(self, route: Route, send: Send, token_reply: bool) -> Flow[RequestStep, Any]:
+        wait = self.throttle.delay()
+        if wait > 0:
+            yield Sleep(wait)
         started = self.clock()
         reply: Reply = yield send
+        if reply.status == 429:
+            self.throttle.throttled()
+        else:
+            self.throttle.accepted()
         self.log.debug(
             "%s %s -> %s in %.0f ms (request id %s)",
             send.method,

@@ -57,6 +57,7 @@ KNOWN_EXTRAS = frozenset(
         "retry_budget_seconds",
         "request_deadline",
         "max_response_bytes",
+        "max_requests_per_second",
     }
 )
 _NETLOC = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:@]+)(:[^:]*)?")
@@ -109,20 +110,23 @@ RANGES: dict[str, NumberRange] = {
     "token_refresh_lead": NumberRange(0.0, 86400.0),  # the old name of refresh_lead_seconds
     "refresh_lead_seconds": NumberRange(0.0, 86400.0),
     "max_response_bytes": NumberRange(1024, 2**40, unit="bytes", whole=True),
+    "max_requests_per_second": NumberRange(0.01, 100_000.0, unit="requests per second"),
 }
 
 
 def _as_number(name: str, value: Any, limits: NumberRange | None = None) -> float:
     """``value`` as a finite number within ``limits`` (by default the range known for ``name``)."""
     limits = limits or RANGES[name]
+    problem: str | None = None
     try:
-        number = math.nan if isinstance(value, bool) else float(value)
-        problem = "must be a finite number" if not math.isfinite(number) else None
-        if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in ("nan", "")):
-            problem = "must be a number"
+        if isinstance(value, bool):  # float(True) is 1.0: a switch is not a number
+            raise TypeError(value)
+        number = float(value)
     except (TypeError, ValueError, OverflowError):
         number, problem = math.nan, "must be a number"
-    if problem is None and number < limits.minimum:
+    if problem is None and not math.isfinite(number):
+        problem = "must be a finite number"
+    elif problem is None and number < limits.minimum:
         problem = f"must be at least {limits.minimum:g}"
     elif problem is None and number > limits.maximum:
         problem = f"must be at most {limits.maximum:g}"
@@ -276,6 +280,8 @@ class ClientSettings:
     request_deadline: float | None = None
     #: The largest response body accepted (decoded), in bytes.
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    #: The most requests one hook starts per second, across its threads; None: no cap.
+    max_requests_per_second: float | None = None
 
     @property
     def deadline(self) -> float:
@@ -374,6 +380,7 @@ class ClientSettings:
         lead = _as_number(lead_name, merged.get("refresh_lead_seconds", DEFAULT_REFRESH_LEAD))
         deadline = merged.get("request_deadline")
         max_bytes = merged.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+        rps = merged.get("max_requests_per_second")
         org = merged.get("organization_id")
         return cls(
             base_url=base_url,
@@ -388,4 +395,5 @@ class ClientSettings:
             allow_insecure_http=allow_insecure,
             request_deadline=None if deadline is None else _as_number("request_deadline", deadline),
             max_response_bytes=_as_int("max_response_bytes", max_bytes),
+            max_requests_per_second=None if rps is None else _as_number("max_requests_per_second", rps),
         )

@@ -161,6 +161,15 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         default=64 * 1024 * 1024,
     ),
     ExtraField(
+        name="max_requests_per_second",
+        label="Max requests per second",
+        description=(
+            "A client-side cap on the requests this connection's hook starts per second, shared by all its "
+            "threads. Empty: no cap (the hook still slows down by itself when the API answers 429)."
+        ),
+        type="number",
+    ),
+    ExtraField(
         name="allow_insecure_http",
         label="Allow plain HTTP",
         description=(

@@ -39,6 +39,7 @@ from xentree_provider.api.retry import RetryPolicy
 from xentree_provider.api.routes import ROUTES, adhoc_route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.shapes import check_response
+from xentree_provider.api.throttle import Throttle
 from xentree_provider.api.timestamps import day_param, format_timestamp
 from xentree_provider.api.transport import Transport
 from xentree_provider.hooks import connection_form
@@ -64,6 +65,7 @@ class XentreeHook(BaseHook):
     :param retry_budget_seconds: how long one request may keep retrying, from its first try.
     :param request_deadline: the longest one request may take in all (connect and every read).
     :param max_response_bytes: the largest response body accepted.
+    :param max_requests_per_second: a cap on the requests started per second, across the hook's threads.
     """
 
     conn_name_attr = "xentree_conn_id"
@@ -85,6 +87,7 @@ class XentreeHook(BaseHook):
         retry_budget_seconds: float | None = None,
         request_deadline: float | None = None,
         max_response_bytes: int | None = None,
+        max_requests_per_second: float | None = None,
     ) -> None:
         super().__init__(logger_name=logger_name)
         self.xentree_conn_id = xentree_conn_id
@@ -98,6 +101,7 @@ class XentreeHook(BaseHook):
             "retry_budget_seconds": retry_budget_seconds,
             "request_deadline": request_deadline,
             "max_response_bytes": max_response_bytes,
+            "max_requests_per_second": max_requests_per_second,
         }
 
     # -- connection form (Airflow 3.1; 3.2+ reads conn-fields from provider info) -----------------
@@ -125,6 +129,11 @@ class XentreeHook(BaseHook):
     def transport(self) -> Transport:
         """The shared HTTP transport (pooled session, tokens, retries)."""
         return Transport(self.settings, user_agent=user_agent(), on_secret=mask_secret, logger=self.log)
+
+    @property
+    def throttle(self) -> Throttle:
+        """The hook's rate limit, shared by its threads (pass it to the exporter as its concurrency)."""
+        return self.transport.flows.throttle
 
     def get_conn(self) -> requests.Session:
         """Return the pooled ``requests.Session`` (authentication is added per request)."""

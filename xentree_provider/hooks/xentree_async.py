@@ -32,6 +32,7 @@ HOOK_OVERRIDES = frozenset(
         "retry_budget_seconds",
         "request_deadline",
         "max_response_bytes",
+        "max_requests_per_second",
     }
 )
 

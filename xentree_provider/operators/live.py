@@ -212,7 +212,12 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         base_url = self.hook.settings.base_url
         XentreeTranscriptLink.persist(context, base_url)
         exporter = TranscriptExporter(
-            self.hook, selection, max_workers=self.max_workers, page_size=self.page_size, log=self.log
+            self.hook,
+            selection,
+            max_workers=self.max_workers,
+            page_size=self.page_size,
+            log=self.log,
+            concurrency=self.hook.throttle,  # lowered on 429s, shared with every thread of the hook
         )
         ids = exporter.select()
         if not ids and self.fail_on_empty:
