@@ -29,6 +29,7 @@ PINNED: dict[str, tuple[str, ...]] = {
         "export_window",
     ),
     "xentree_provider.operators.organizations": (
+        "MembershipDriftError",
         "MembershipGuardError",
         "MembershipRosterError",
         "MembershipSyncError",
@@ -40,6 +41,8 @@ PINNED: dict[str, tuple[str, ...]] = {
         "XentreeKnowledgeSearchOperator",
         "XentreeRagQueryOperator",
     ),
+    "xentree_provider.operators.live_incremental": ("XentreeIncrementalTranscriptExportOperator",),
+    "xentree_provider.triggers.new_transcripts": ("XentreeNewTranscriptsTrigger",),
     "xentree_provider.operators.conversations": (
         "DEFAULT_MAX_PROMPT_CHARS",
         "XentreeGenerateResponseOperator",
@@ -70,6 +73,7 @@ PINNED: dict[str, tuple[str, ...]] = {
     ),
     "xentree_provider.api.errors": (
         "XentreeAuthError",
+        "XentreeMaybeAppliedError",
         "XentreeConfigError",
         "XentreeConflictError",
         "XentreeConnectionError",
