@@ -14,7 +14,8 @@ One sandbox with 50,000 transcripts and 10 ms of injected latency per request. F
 
 Goals: operator >= 5x the naive loop and >= 0.9x the hand-tuned client. Then it measures peak RSS of
 a child process exporting a 5,000 and a 50,000 transcript window (goal: growth < 30 MB), each in its
-own process so the numbers are independent.
+own process so the numbers are independent, for each of ``--rss-formats`` (default: JSON lines,
+gzip-compressed JSON lines and Parquet), with the size of each file.
 """
 
 from __future__ import annotations
@@ -147,8 +148,17 @@ def child(args: argparse.Namespace) -> None:
     # What every task has before its first record: modules imported, connection read, client built.
     XentreeHook().transport  # noqa: B018
     output_path(args.out).parent.exists()
+    export_format, _, compression = args.format.partition(".")
+    if export_format == "parquet":
+        import pyarrow.parquet  # noqa: F401 - a module import is not memory per transcript
     baseline = _rss_now_kb()
-    op = XentreeTranscriptExportOperator(task_id="rss", output_path=args.out, max_workers=args.workers)
+    op = XentreeTranscriptExportOperator(
+        task_id="rss",
+        output_path=args.out,
+        max_workers=args.workers,
+        export_format=export_format,
+        compression={"gz": "gzip"}.get(compression),
+    )
     result = op.execute(
         {"data_interval_start": _parse(args.start), "data_interval_end": _parse(args.end)}  # type: ignore[arg-type]
     )
@@ -160,7 +170,7 @@ def child(args: argparse.Namespace) -> None:
     )
 
 
-def rss_run(start: datetime, end: datetime, out: Path, workers: int) -> dict[str, Any]:
+def rss_run(start: datetime, end: datetime, out: Path, workers: int, fmt: str = "jsonl") -> dict[str, Any]:
     cmd = [
         sys.executable,
         __file__,
@@ -173,6 +183,8 @@ def rss_run(start: datetime, end: datetime, out: Path, workers: int) -> dict[str
         str(out),
         "--workers",
         str(workers),
+        "--format",
+        fmt,
     ]
     done = subprocess.run(cmd, env=os.environ.copy(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -194,6 +206,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of the operator and the tuned client")
     parser.add_argument("--rss-latency-ms", type=float, default=0.0, help="latency during the RSS runs")
     parser.add_argument("--no-rss", action="store_true")
+    parser.add_argument("--rss-only", action="store_true", help="skip the timed runs")
+    parser.add_argument(
+        "--rss-formats",
+        default="jsonl,jsonl.gz,parquet",
+        help="formats of the RSS runs: jsonl, jsonl.gz, csv, csv.gz, parquet (comma-separated)",
+    )
+    parser.add_argument("--format", default="jsonl", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="10,000 transcripts, a 1,000 window")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--start", help=argparse.SUPPRESS)
@@ -228,59 +247,66 @@ def main() -> int:
         expected = sum(1 for s in starts if start <= s < end)
         print(f"window [{start.isoformat()}, {end.isoformat()}): {expected} transcripts")
 
-        sandbox.set_faults(latency_ms=args.latency_ms)
-        print(f"latency {args.latency_ms:.0f} ms per request; best of {args.repeat} for operator and tuned")
-        import xentree_provider.operators.live  # noqa: F401 - imports are not throughput
-
-        timings: dict[str, float] = {"operator": float("inf"), "tuned": float("inf")}
-        counts: dict[str, int] = {}
-        for _ in range(args.repeat):  # interleaved, so drift in the machine's load hits both alike
-            began = time.perf_counter()
-            counts["operator"] = operator_export(start, end, workdir / "operator.jsonl", args.workers)[
-                "count"
-            ]
-            timings["operator"] = min(timings["operator"], time.perf_counter() - began)
-
-            began = time.perf_counter()
-            counts["tuned"] = tuned_export(
-                sandbox.url, key, start, end, workdir / "tuned.jsonl", args.workers
+        if not args.rss_only:
+            sandbox.set_faults(latency_ms=args.latency_ms)
+            print(
+                f"latency {args.latency_ms:.0f} ms per request; best of {args.repeat} for operator and tuned"
             )
-            timings["tuned"] = min(timings["tuned"], time.perf_counter() - began)
+            import xentree_provider.operators.live  # noqa: F401 - imports are not throughput
 
-        began = time.perf_counter()
-        counts["naive"] = naive_export(sandbox.url, key, start, end, workdir / "naive.jsonl")
-        timings["naive"] = time.perf_counter() - began
+            timings: dict[str, float] = {"operator": float("inf"), "tuned": float("inf")}
+            counts: dict[str, int] = {}
+            for _ in range(args.repeat):  # interleaved, so drift in the machine's load hits both alike
+                began = time.perf_counter()
+                counts["operator"] = operator_export(start, end, workdir / "operator.jsonl", args.workers)[
+                    "count"
+                ]
+                timings["operator"] = min(timings["operator"], time.perf_counter() - began)
 
-        for name in ("operator", "tuned", "naive"):
-            rate = counts[name] / timings[name]
-            print(f"  {name:<9} {timings[name]:7.2f} s  {counts[name]:>6} transcripts  {rate:8.1f} /s")
-        assert counts["operator"] == counts["tuned"] == counts["naive"] == expected, counts
-        vs_naive = timings["naive"] / timings["operator"]
-        vs_tuned = timings["tuned"] / timings["operator"]
-        verdict = {True: "ok", False: "MISSED"}
-        print(f"operator vs naive loop:        {vs_naive:5.2f}x  (goal >= 5x)   {verdict[vs_naive >= 5]}")
-        print(f"operator vs hand-tuned client: {vs_tuned:5.2f}x  (goal >= 0.9x) {verdict[vs_tuned >= 0.9]}")
+                began = time.perf_counter()
+                counts["tuned"] = tuned_export(
+                    sandbox.url, key, start, end, workdir / "tuned.jsonl", args.workers
+                )
+                timings["tuned"] = min(timings["tuned"], time.perf_counter() - began)
+
+            began = time.perf_counter()
+            counts["naive"] = naive_export(sandbox.url, key, start, end, workdir / "naive.jsonl")
+            timings["naive"] = time.perf_counter() - began
+
+            for name in ("operator", "tuned", "naive"):
+                rate = counts[name] / timings[name]
+                print(f"  {name:<9} {timings[name]:7.2f} s  {counts[name]:>6} transcripts  {rate:8.1f} /s")
+            assert counts["operator"] == counts["tuned"] == counts["naive"] == expected, counts
+            vs_naive = timings["naive"] / timings["operator"]
+            vs_tuned = timings["tuned"] / timings["operator"]
+            verdict = {True: "ok", False: "MISSED"}
+            print(f"operator vs naive loop:        {vs_naive:5.2f}x  (goal >= 5x)   {verdict[vs_naive >= 5]}")
+            print(
+                f"operator vs hand-tuned client: {vs_tuned:5.2f}x  (goal >= 0.9x) {verdict[vs_tuned >= 0.9]}"
+            )
 
         if not args.no_rss:
             sandbox.set_faults(latency_ms=args.rss_latency_ms)
-            small = rss_run(start, end, workdir / "rss_small.jsonl", args.workers)
-            everything = rss_run(
+            everything_window = (
                 datetime(2000, 1, 1, tzinfo=timezone.utc),
                 datetime(2100, 1, 1, tzinfo=timezone.utc),
-                workdir / "rss_all.jsonl",
-                args.workers,
             )
-            for label, run in (("small window", small), ("all", everything)):
+            for fmt in args.rss_formats.split(","):
+                small = rss_run(start, end, workdir / f"rss_small.{fmt}", args.workers, fmt)
+                everything = rss_run(*everything_window, workdir / f"rss_all.{fmt}", args.workers, fmt)
+                print(f"RSS, format {fmt}:")
+                for label, run in (("small window", small), ("all", everything)):
+                    base, peak = run["baseline_kb"] / 1024, run["peak_kb"] / 1024
+                    print(
+                        f"  RSS {label:<12} {run['count']:>6} transcripts  "
+                        f"{run['bytes'] / 1e6:7.1f} MB written  "
+                        f"baseline {base:6.1f} MB  peak {peak:6.1f} MB  (+{peak - base:.1f} MB)"
+                    )
+                growth = (everything["peak_kb"] - small["peak_kb"]) / 1024
                 print(
-                    f"  RSS {label:<12} {run['count']:>6} transcripts  {run['bytes'] / 1e6:7.1f} MB written  "
-                    f"baseline {run['baseline_kb'] / 1024:6.1f} MB  peak {run['peak_kb'] / 1024:6.1f} MB  "
-                    f"(+{(run['peak_kb'] - run['baseline_kb']) / 1024:.1f} MB)"
+                    f"  peak RSS growth {small['count']} -> {everything['count']} transcripts ({fmt}): "
+                    f"{growth:.1f} MB (goal < 30 MB) {'ok' if growth < 30 else 'MISSED'}"
                 )
-            growth = (everything["peak_kb"] - small["peak_kb"]) / 1024
-            print(
-                f"peak RSS growth {small['count']} -> {everything['count']} transcripts: {growth:.1f} MB "
-                f"(goal < 30 MB) {'ok' if growth < 30 else 'MISSED'}"
-            )
     for path in workdir.iterdir():
         path.unlink()
     workdir.rmdir()

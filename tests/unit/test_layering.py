@@ -16,15 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "xentree_provider"
 
 # Packages of pure logic: no Airflow, and nothing from the Airflow-side packages of this provider.
-PURE = ("api", "transcripts", "membership", "reporting", "conditions")
+PURE = ("api", "transcripts", "membership", "reporting", "conditions", "knowledge", "tabular")
 AIRFLOW_SIDE = ("hooks", "_task", "operators", "sensors", "triggers", "links", "testing")
 # What each pure package may use of this provider besides itself (api is the bottom layer).
 PURE_MAY_USE = {
     "api": (),
-    "transcripts": ("api",),
+    "transcripts": ("api", "tabular"),
     "membership": ("api", "tabular"),
     "reporting": ("api", "tabular"),
     "conditions": ("api", "transcripts"),
+    "knowledge": ("tabular",),
+    "tabular": ("api",),
 }
 HOOKS_MAY_NOT_USE = ("operators", "sensors", "triggers", "_task", "links")
 # Outside the package, only these trees may import the test kit.

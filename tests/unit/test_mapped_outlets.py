@@ -31,3 +31,31 @@ def test_mapped_operators_declare_the_derived_asset_once() -> None:
     assert _outlets(export) == ["file:///data/xentree"]
     assert _outlets(report) == ["file:///reports/xel"]
     assert _outlets(declared) == ["file:///data/xentree"]  # not twice
+
+
+def test_every_mapped_operator_gets_airflows_list_defaults() -> None:
+    """Task defaults come from each operator class's ``__init__``: none may leave ``inlets`` None."""
+    from xentree_provider.operators.conversations import XentreeGenerateResponseOperator
+    from xentree_provider.operators.knowledge import (
+        XentreeKnowledgeSearchOperator,
+        XentreeRagQueryOperator,
+    )
+    from xentree_provider.operators.organizations import XentreeOrgMembershipSyncOperator
+
+    with DAG("mapped_defaults", schedule=None, start_date=datetime(2026, 1, 1)):
+        mapped = [
+            XentreeKnowledgeSearchOperator.partial(task_id="kb").expand(query=["a", "b"]),
+            XentreeRagQueryOperator.partial(task_id="rag").expand(query=["a", "b"]),
+            XentreeGenerateResponseOperator.partial(task_id="chat").expand(prompt=["a"]),
+            XentreeOrgMembershipSyncOperator.partial(task_id="sync", source="/r.csv").expand(
+                organization_id=["o1"]
+            ),
+            XentreeXELProgressReportOperator.partial(task_id="r", scope="user").expand(
+                output_path=["/a", "/b"]
+            ),
+            XentreeTranscriptExportOperator.partial(task_id="t").expand(output_path=["/a.jsonl"]),
+        ]
+    for task in mapped:
+        assert task.partial_kwargs["inlets"] == [], task.task_id
+        assert isinstance(task.partial_kwargs["outlets"], list), task.task_id
+        assert task.partial_kwargs["executor_config"] == {}, task.task_id

@@ -179,7 +179,7 @@ def test_operator_registers_the_asset_outlet_and_validates_arguments() -> None:
     assert [a.uri for a in op.outlets] == ["s3://b/transcripts"]
     assert set(op.template_fields) >= {"xentree_conn_id", "start", "end", "output_path"}
     with pytest.raises(ValueError, match="export_format"):
-        XentreeTranscriptExportOperator(task_id="a", output_path="/d/x", export_format="parquet")
+        XentreeTranscriptExportOperator(task_id="a", output_path="/d/x", export_format="xlsx")
     with pytest.raises(ValueError, match="compression"):
         XentreeTranscriptExportOperator(task_id="b", output_path="/d/x", compression="zip")
     with pytest.raises(ValueError, match="max_workers"):

@@ -11,7 +11,7 @@ import io
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any, cast
@@ -20,7 +20,14 @@ from airflow.sdk import ObjectStoragePath
 
 from xentree_provider.api.errors import XentreeConfigError
 
-__all__ = ["atomic_write", "file_destination", "output_path", "remove_stale_temporaries", "stale_temporaries"]
+__all__ = [
+    "atomic_write",
+    "file_destination",
+    "output_path",
+    "remove_stale_temporaries",
+    "stale_temporaries",
+    "write_text_atomically",
+]
 
 TEMP_PREFIX = ".xentree-tmp-"
 STALE_TEMP_AGE = 3600.0
@@ -95,6 +102,17 @@ def atomic_write(
         if temporary.exists():
             temporary.unlink()
         raise
+
+
+def write_text_atomically(destination: ObjectStoragePath, chunks: Iterable[str]) -> int:
+    """Write ``chunks`` as UTF-8 to ``destination`` with :func:`atomic_write`; return the bytes written."""
+    size = 0
+    with atomic_write(destination) as stream:
+        for chunk in chunks:
+            data = chunk.encode("utf-8")
+            stream.write(data)
+            size += len(data)
+    return size
 
 
 def _modified_at(info: Mapping[str, Any]) -> float | None:

@@ -10,20 +10,27 @@ from airflow.sdk import Asset, BaseOperator, Context
 
 from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
 from xentree_provider._task.outputs import atomic_write, output_path
 from xentree_provider._task.window import resolve_report_days
 from xentree_provider.links.xentree import XentreeXelLink
-from xentree_provider.reporting.assemble import ReportRequest, assemble_report, report_summary
+from xentree_provider.reporting.assemble import (
+    ReportRequest,
+    assemble_report,
+    report_inputs,
+    report_summary,
+)
 from xentree_provider.reporting.data import Scope
-from xentree_provider.reporting.files import write_report
+from xentree_provider.reporting.files import WrittenFile, report_files, write_report
 from xentree_provider.reporting.previous import load_previous_report
+from xentree_provider.tabular.parquet import require_pyarrow
 
 __all__ = ["XentreeXELProgressReportOperator", "resolve_report_days"]
 
 _SCOPES = ("user", "organization")
 
 
-class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
+class XentreeXELProgressReportOperator(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
     """Write a Xentree English progress report: ``progress.csv``, ``progress.json`` and ``report.html``.
 
     Two scopes:
@@ -42,7 +49,9 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
     files it wrote. The task's extra link (:class:`~xentree_provider.links.xentree.XentreeXelLink`)
     opens the XEL page of the web app.
 
-    Returns a small dict: ``html``, ``csv``, ``json`` (paths), ``members``, ``average_progress``
+    With ``parquet=True`` the table is also written as ``progress.parquet`` (needs the ``parquet``
+    extra). Returns a small dict: ``html``, ``csv``, ``json``, ``parquet`` (paths; ``parquet`` None
+    unless written), ``members``, ``average_progress``
     (percent), ``active_share`` (0 to 1), ``active_members``, ``window``, ``scope`` and
     ``compared_with``.
 
@@ -59,6 +68,8 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
     :param title: page title; default ``Xentree English progress — <organization name>``. Templated.
     :param xentree_conn_id: the Xentree connection. Templated.
     :param output_conn_id: Airflow connection for the object store of ``output_path`` (e.g. AWS).
+    :param parquet: also write the table as ``progress.parquet`` (typed columns; needs
+        ``airflow-provider-xentree[parquet]``).
     :param page_size: rows per request when reading the directory (the API allows at most 200).
     :param asset: the Asset outlet: None derives it from ``output_path`` (its static folder when the path
         is templated), a string is an Asset URI, an ``Asset`` is used as is, False disables.
@@ -91,6 +102,7 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
         xentree_conn_id: str = "xentree_default",
         output_conn_id: str | None = None,
         page_size: int = 200,
+        parquet: bool = False,
         asset: Asset | str | bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -119,6 +131,7 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
         self.xentree_conn_id = xentree_conn_id
         self.output_conn_id = output_conn_id
         self.page_size = page_size
+        self.parquet = parquet
         self.asset = outlet
 
     def _request(self, days: tuple[date, date] | None) -> ReportRequest:
@@ -134,6 +147,22 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
             title=self.title or None,
         )
 
+    def _lineage(self, request: ReportRequest, written: Mapping[str, WrittenFile] | None = None) -> Lineage:
+        base_url = self.hook.settings.base_url
+        prefix = output_path(self.output_path, self.output_conn_id)
+        outputs = []
+        for spec in report_files(parquet=self.parquet):
+            done = (written or {}).get(spec.name)
+            schema = spec.schema(self.scope) if spec.schema else None
+            rows, size = (done.rows, done.size) if done else (None, None)
+            outputs.append(FileOutput(str(prefix / spec.name), schema, rows, size))
+        inputs = tuple(ApiInput(base_url, path) for path in report_inputs(request))
+        return Lineage(inputs, tuple(outputs))
+
+    def planned_lineage(self) -> Lineage:
+        """The API endpoints the report reads and its three files (for OpenLineage)."""
+        return self._lineage(self._request(None))
+
     def _announce(self, context: Context, paths: Mapping[str, str], result: Mapping[str, Any]) -> None:
         if self.asset is None:
             return
@@ -144,6 +173,8 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
     def execute(self, context: Context) -> dict[str, Any]:
         """Read progress, write the three files, announce them, return the headline figures."""
         prefix = output_path(self.output_path, self.output_conn_id)
+        if self.parquet:
+            require_pyarrow()  # before any request
         XentreeXelLink.persist(context, self.hook.settings.base_url)
         previous_path = self.previous_report_path
         previous = load_previous_report(
@@ -152,14 +183,17 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
         days = resolve_report_days(
             context, self.start_day, self.end_day, required=self.scope == "organization"
         )
+        request = self._request(days)
         report = assemble_report(
             self.hook,
-            self._request(days),
+            request,
             previous=previous,
             generated_at=datetime.now(timezone.utc).replace(microsecond=0),
             log=self.log,
         )
-        written = write_report(report, lambda name: atomic_write(prefix / name))
+        files = report_files(parquet=self.parquet)
+        written = write_report(report, lambda name: atomic_write(prefix / name), files)
+        self.record_lineage(self._lineage(request, written))
         paths = {name: str(prefix / name) for name in written}
         summary = report_summary(report)
         result = {
@@ -168,6 +202,7 @@ class XentreeXELProgressReportOperator(DeclaresOutputAsset, UsesXentreeHook, Bas
             "html": paths["report.html"],
             "csv": paths["progress.csv"],
             "json": paths["progress.json"],
+            "parquet": paths.get("progress.parquet"),
             **summary,
             "compared_with": previous.path if previous else None,
         }

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import BaseOperator, Context, ObjectStoragePath
 
 from xentree_provider._task.arguments import mapping_argument, positive_int_argument, text_argument
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
-from xentree_provider._task.outputs import atomic_write, output_path
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
+from xentree_provider._task.outputs import output_path, write_text_atomically
 from xentree_provider.api.errors import XentreeConfigError, XentreeError
+from xentree_provider.api.routes import route
+from xentree_provider.knowledge.files import ANSWER_SCHEMA, HIT_SCHEMA, answer_document, hit_lines
+from xentree_provider.tabular.schema import Column
 
 __all__ = [
     "XentreeEmptyResultError",
@@ -38,21 +41,37 @@ def _filters(value: Any) -> dict[str, Any]:
     return filters
 
 
-def _hit_line(query: str, rank: int, hit: Mapping[str, Any]) -> str:
-    """One JSON line of the hits file (keys sorted, so the same hits give the same bytes)."""
-    line = {
-        "query": query,
-        "rank": rank,
-        "id": hit.get("id"),
-        "score": hit.get("score"),
-        "source": hit.get("source"),
-        "content": hit.get("content"),
-        "metadata": hit.get("metadata") or {},
-    }
-    return json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n"
+class _WritesKnowledgeFile(WritesFileLineage, UsesXentreeHook):
+    """What both operators share: the endpoint they read, and the optional file they write.
+
+    A plain mixin, not a ``BaseOperator``: Airflow reads the task defaults of a mapped operator from
+    the ``__init__`` of every operator class in its MRO, and an operator class without its own
+    ``__init__`` would contribute ``BaseOperator``'s (``inlets=None``), which breaks mapped tasks.
+    """
+
+    lineage_route: ClassVar[str]
+    file_schema: ClassVar[tuple[Column, ...]]
+    output_path: str | None
+    output_conn_id: str | None
+
+    def _lineage(self, rows: int | None = None, size: int | None = None) -> Lineage:
+        inputs = (ApiInput(self.hook.settings.base_url, route(self.lineage_route).path),)
+        if not self.output_path:
+            return Lineage(inputs)
+        destination = str(output_path(self.output_path, self.output_conn_id))
+        return Lineage(inputs, (FileOutput(destination, self.file_schema, rows, size),))
+
+    def planned_lineage(self) -> Lineage:
+        """The endpoint read, and the file to write when there is one (for OpenLineage)."""
+        return self._lineage()
+
+    def _write_file(self, chunks: Iterable[str], rows: int) -> ObjectStoragePath:
+        destination = output_path(str(self.output_path), self.output_conn_id)
+        self.record_lineage(self._lineage(rows, write_text_atomically(destination, chunks)))
+        return destination
 
 
-class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
+class XentreeKnowledgeSearchOperator(_WritesKnowledgeFile, BaseOperator):
     """Search the Xentree knowledge base and pass the hits on.
 
     Without ``output_path`` the hits go to XCom (``return_value``): at most ``max_results`` of them, so
@@ -90,6 +109,8 @@ class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
     )
     template_fields_renderers = {"filters": "json"}
     ui_color = "#ecfccb"
+    lineage_route = "search_knowledge"
+    file_schema = HIT_SCHEMA
 
     def __init__(
         self,
@@ -119,10 +140,7 @@ class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
         self.output_conn_id = output_conn_id
 
     def _write_hits(self, query: str, results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        destination = output_path(str(self.output_path), self.output_conn_id)
-        with atomic_write(destination, binary=False) as stream:
-            for rank, hit in enumerate(results, start=1):
-                stream.write(_hit_line(query, rank, hit))
+        destination = self._write_file(hit_lines(query, results), len(results))
         self.log.info("Wrote %d hit(s) to %s", len(results), destination)
         return {
             "query": query,
@@ -170,7 +188,7 @@ class XentreeKnowledgeSearchOperator(UsesXentreeHook, BaseOperator):
         }
 
 
-class XentreeRagQueryOperator(UsesXentreeHook, BaseOperator):
+class XentreeRagQueryOperator(_WritesKnowledgeFile, BaseOperator):
     """Ask the Xentree knowledge base a question; returns the synthesised answer with its sources.
 
     Returns ``{"query", "answer", "sources", "source_count", "output_path"}``; ``sources`` is capped at
@@ -190,6 +208,8 @@ class XentreeRagQueryOperator(UsesXentreeHook, BaseOperator):
 
     template_fields: Sequence[str] = ("xentree_conn_id", "query", "limit", "conversation_id", "output_path")
     ui_color = "#ecfccb"
+    lineage_route = "rag_query"
+    file_schema = ANSWER_SCHEMA
 
     def __init__(
         self,
@@ -235,10 +255,7 @@ class XentreeRagQueryOperator(UsesXentreeHook, BaseOperator):
             )
         destination = None
         if self.output_path:
-            destination = output_path(self.output_path, self.output_conn_id)
-            with atomic_write(destination, binary=False) as stream:
-                json.dump({"query": query, "answer": answer, "sources": sources}, stream, ensure_ascii=False)
-                stream.write("\n")
+            destination = self._write_file([answer_document(query, answer, sources)], 1)
         return {
             "query": query,
             "answer": answer,

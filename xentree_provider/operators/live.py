@@ -18,18 +18,22 @@ from airflow.sdk import Asset, BaseOperator
 from xentree_provider._task.arguments import bounded_int_argument, duration_argument
 from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
 from xentree_provider._task.window import interval_window as export_window
+from xentree_provider.api.routes import route
 from xentree_provider.links.xentree import XentreeTranscriptLink
+from xentree_provider.tabular.parquet import require_pyarrow
 from xentree_provider.transcripts.errors import XentreeEmptyWindowError
 from xentree_provider.transcripts.exporter import MAX_WORKERS_LIMIT, ExportResult, TranscriptExporter
 from xentree_provider.transcripts.records import canonical_transcript
+from xentree_provider.transcripts.schema import export_schema
 from xentree_provider.transcripts.selection import (
     DEFAULT_MAX_ARRIVAL_LAG,
     WINDOW_FIELDS,
     Selection,
     TimeWindow,
 )
-from xentree_provider.transcripts.writers import CSV_COLUMNS, EXPORT_FORMATS
+from xentree_provider.transcripts.writers import BINARY_FORMATS, CSV_COLUMNS, EXPORT_FORMATS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -50,7 +54,7 @@ SUMMARY_IN_ASSET_EVENT = ("path", "count", "bytes", "format", "window")
 DEFAULT_SETTLE = timedelta(minutes=5)
 
 
-class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
+class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
     """Exports the Xentree Live transcripts of a time window to a file in object storage.
 
     The window is the run's data interval (``data_interval_start`` inclusive, ``data_interval_end``
@@ -67,6 +71,8 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
     ``jsonl``: one transcript per line, ``{"id", "session_id", "session_started_at",
     "session_ended_at", "created_at", "turn_count", "turns": [{"role", "text", "timestamp"}]}``.
     ``csv``: a header, then one row per turn (columns :data:`CSV_COLUMNS`).
+    ``parquet``: one row per transcript, turns a list of structs, with the fixed schema of
+    :data:`~xentree_provider.transcripts.schema.TRANSCRIPT_SCHEMA` (needs the ``parquet`` extra).
 
     The output is registered as an Airflow Asset outlet (URI derived from ``output_path``, see
     ``asset``) whose events carry the written path, and as OpenLineage output when the OpenLineage
@@ -85,8 +91,9 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
     :param settle: how long after the window's end saves still in flight may land (a ``timedelta``
         or seconds; default 5 minutes); a run starting after ``end`` but before ``end + settle``
         defers until then without holding a worker slot.
-    :param export_format: ``jsonl`` or ``csv``.
-    :param compression: None or ``gzip`` (deterministic gzip: no name or time in the header).
+    :param export_format: ``jsonl``, ``csv`` or ``parquet``.
+    :param compression: None or ``gzip`` (deterministic gzip: no name or time in the header); Parquet
+        compresses inside the file (zstd), so it takes None.
     :param output_conn_id: Airflow connection for remote storage (templated), e.g. an AWS connection.
     :param max_workers: transcripts fetched concurrently (1..32).
     :param page_size: transcript list page size (1..200).
@@ -132,6 +139,11 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         compression = None if compression in ("", "none") else compression
         if compression not in COMPRESSIONS:
             raise ValueError(f"compression must be None or 'gzip', got {compression!r}")
+        if compression and export_format in BINARY_FORMATS:
+            raise ValueError(
+                f"compression={compression!r} does not apply to export_format={export_format!r}: the "
+                "format compresses inside the file; leave compression=None"
+            )
         if window_field not in WINDOW_FIELDS:
             raise ValueError(f"window_field must be one of {', '.join(WINDOW_FIELDS)}, got {window_field!r}")
         workers = bounded_int_argument(max_workers, "max_workers", MAX_WORKERS_LIMIT)
@@ -158,13 +170,14 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         self.output_conn_id = output_conn_id
         self.fail_on_empty = fail_on_empty
         self.hook_overrides = dict(hook_overrides or {})
-        self._lineage: dict[str, str] | None = None
 
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
         selection = self._selection(context)  # before any request
         self._destination()
+        if self.export_format in BINARY_FORMATS:
+            require_pyarrow()
         end, now = selection.window.end, datetime.now(timezone.utc)
         if end is not None and end <= now < end + timedelta(seconds=self.settle):
             from airflow.providers.standard.triggers.temporal import DateTimeTrigger
@@ -198,7 +211,6 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         destination = self._destination()
         base_url = self.hook.settings.base_url
         XentreeTranscriptLink.persist(context, base_url)
-        self._lineage = {"base_url": base_url, "output": str(destination)}
         exporter = TranscriptExporter(
             self.hook, selection, max_workers=self.max_workers, page_size=self.page_size, log=self.log
         )
@@ -209,10 +221,12 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
                 "(fail_on_empty=True)"
             )
         self.log.info("Writing %d transcript(s) to %s", len(ids), destination)
-        with atomic_write(destination, binary=False, compress=self.compression == "gzip") as stream:
+        binary = self.export_format in BINARY_FORMATS
+        with atomic_write(destination, binary=binary, compress=self.compression == "gzip") as stream:
             result = exporter.write(ids, stream, self.export_format)
         remove_stale_temporaries(destination, min_age=self.stale_temp_age, log=self.log)
         summary = self._summary(str(destination), int(destination.stat().st_size), selection.window, result)
+        self.record_lineage(self._lineage(summary["bytes"], result.rows))
         self._announce(context, summary)
         return summary
 
@@ -238,10 +252,11 @@ class XentreeTranscriptExportOperator(DeclaresOutputAsset, UsesXentreeHook, Base
         if self.asset is not None and outlet_events is not None:
             outlet_events[self.asset].extra = {key: summary[key] for key in SUMMARY_IN_ASSET_EVENT}
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage input (the Xentree transcripts) and output (the file), if OpenLineage is installed."""
-        from xentree_provider._task.lineage import file_output_lineage
+    def _lineage(self, size: int | None = None, rows: int | None = None) -> Lineage:
+        source = ApiInput(self.hook.settings.base_url, route("list_transcripts").path)
+        destination = str(self._destination())
+        return Lineage((source,), (FileOutput(destination, export_schema(self.export_format), rows, size),))
 
-        if not self._lineage:
-            return None
-        return file_output_lineage(self._lineage["base_url"], "live/transcripts", self._lineage["output"])
+    def planned_lineage(self) -> Lineage:
+        """The transcripts endpoint and the export file (for OpenLineage)."""
+        return self._lineage()

@@ -15,8 +15,10 @@ from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from xentree_provider._compat import AirflowException, AirflowFailException
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
-from xentree_provider._task.outputs import output_path
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
+from xentree_provider._task.outputs import atomic_write, output_path
 from xentree_provider.api.errors import XentreeAuthError, XentreePermissionError
+from xentree_provider.api.routes import route
 from xentree_provider.links.xentree import XentreeOrganizationLink
 from xentree_provider.membership.approval import ApprovalCheck, check_approval
 from xentree_provider.membership.grace import GraceState, grace_section
@@ -28,10 +30,12 @@ from xentree_provider.membership.report import (
     failure_list,
     new_report,
     record_outcomes,
+    report_json,
     summary_text,
     task_result,
 )
 from xentree_provider.membership.roster import RosterEntry, RosterFormat, protected_patterns
+from xentree_provider.membership.schema import AUDIT_SCHEMA, PLAN_SCHEMA, REPORT_SCHEMA
 from xentree_provider.membership.sync import GuardMode, PlannedSync, SyncSettings, plan_sync
 from xentree_provider.operators._membership_files import (
     MembershipRosterError,
@@ -44,6 +48,7 @@ from xentree_provider.operators._membership_files import (
     write_report,
     write_text,
 )
+from xentree_provider.tabular.parquet import parquet_bytes, require_pyarrow
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -69,7 +74,7 @@ class MembershipSyncError(AirflowException):
     """Some members could not be synced after every try; a re-run (task retry) picks up where it left."""
 
 
-class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
+class XentreeOrgMembershipSyncOperator(WritesFileLineage, UsesXentreeHook, BaseOperator):
     """Make one Xentree organization's membership and roles follow a roster.
 
     Reads and validates the roster (every bad row reported with its line, before any request; an
@@ -106,6 +111,8 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
     :param report_conn_id: connection for the report's object storage, if any.
     :param reconcile_rounds: re-read-and-retry rounds after transient failures (default 5).
     :param xentree_conn_id: the Xentree connection id. Templated.
+    :param parquet: also write the plan (and, after an apply, the audit log) as Parquet beside the
+        report: ``<report>.plan.parquet``, ``<report>.audit.parquet`` (needs the ``parquet`` extra).
     """
 
     template_fields: Sequence[str] = (
@@ -146,6 +153,7 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         report_conn_id: str | None = None,
         reconcile_rounds: int = 5,
         xentree_conn_id: str = "xentree_default",
+        parquet: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -166,7 +174,7 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
         self.plan_only = dry_run
         self.source_format, self.source_conn_id = source_format, source_conn_id
         self.report_conn_id, self.reconcile_rounds = report_conn_id, reconcile_rounds
-        self.xentree_conn_id = xentree_conn_id
+        self.xentree_conn_id, self.parquet = xentree_conn_id, parquet
         self.sync_settings  # noqa: B018 - validates the settings at DAG parse
 
     @property
@@ -187,6 +195,8 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Read the roster, plan, guard, apply (unless dry run), report; return the counts."""
+        if self.parquet:
+            require_pyarrow()  # before any request
         org = self.hook.settings.organization(self.organization_id, self.xentree_conn_id)
         XentreeOrganizationLink.persist(context, self.hook.settings.base_url, org_id=org)
         desired = self._roster(org)
@@ -308,12 +318,51 @@ class XentreeOrgMembershipSyncOperator(UsesXentreeHook, BaseOperator):
     ) -> None:
         if path is None:
             return
+        outputs = []
         if reconciler is not None:
             audit = audit_location(path)
-            write_text(audit, audit_lines(report["organization_id"], reconciler.writes))
+            lines = audit_lines(report["organization_id"], reconciler.writes)
+            write_text(audit, lines)
             report["audit_log"] = str(audit)
+            outputs.append(FileOutput(str(audit), AUDIT_SCHEMA, len(reconciler.writes), len(lines.encode())))
+        if self.parquet:
+            outputs += self._write_parquet(path, report, reconciler)
         write_report(path, report)
+        size = len(report_json(report).encode())
+        outputs.insert(0, FileOutput(str(path), REPORT_SCHEMA, len(report["plan"]), size))
+        self.record_lineage(Lineage(self._lineage_inputs(report["organization_id"]), tuple(outputs)))
         self.log.info("Membership report written to %s", path)
+
+    def _write_parquet(
+        self, path: ObjectStoragePath, report: dict[str, Any], reconciler: Reconciler | None
+    ) -> list[FileOutput]:
+        """``<report>.plan.parquet`` and, after an apply, ``<report>.audit.parquet`` beside the report."""
+        tables = [("plan", PLAN_SCHEMA, report["plan"])]
+        if reconciler is not None:
+            org = report["organization_id"]
+            tables.append(
+                ("audit", AUDIT_SCHEMA, [{"organization_id": org, **w.to_dict()} for w in reconciler.writes])
+            )
+        written = []
+        for part, schema, rows in tables:
+            target = path.parent / f"{path.name.removesuffix('.json')}.{part}.parquet"
+            data = parquet_bytes(schema, rows)
+            with atomic_write(target) as stream:
+                stream.write(data)
+            report[f"{part}_parquet"] = str(target)
+            written.append(FileOutput(str(target), schema, len(rows), len(data)))
+        return written
+
+    def _lineage_inputs(self, org: str) -> tuple[ApiInput, ...]:
+        members = route("list_members").format_path(org_id=org)
+        return (ApiInput(self.hook.settings.base_url, members),)
+
+    def planned_lineage(self) -> Lineage:
+        """The organization's members endpoint and the report (for OpenLineage)."""
+        org = self.hook.settings.organization(self.organization_id, self.xentree_conn_id)
+        path = report_location(self.report_path, org, self.report_conn_id)
+        outputs = (FileOutput(str(path), REPORT_SCHEMA),) if path is not None else ()
+        return Lineage(self._lineage_inputs(org), outputs)
 
 
 def _request_ids(hook: Any) -> Any:

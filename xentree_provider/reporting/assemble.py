@@ -10,8 +10,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from xentree_provider.api.errors import XentreeConfigError, XentreeError, XentreePermissionError
+from xentree_provider.api.routes import route
 from xentree_provider.reporting.data import Scope, build_report, dedupe_sorted, member_row, module_row
 from xentree_provider.reporting.previous import PreviousReport
 
@@ -21,6 +23,7 @@ __all__ = [
     "ReportRequest",
     "assemble_report",
     "day_window",
+    "report_inputs",
     "report_summary",
 ]
 
@@ -159,6 +162,17 @@ def assemble_report(
     except ValueError as error:
         where = previous.path if previous else None
         raise XentreeConfigError(f"previous_report_path {where!r}: {error}") from None
+
+
+def report_inputs(request: ReportRequest) -> tuple[str, ...]:
+    """The API paths a report reads (for lineage); the directory's organization as its query."""
+    if request.scope == "organization":
+        org_id = request.organization_id or ""
+        return (
+            f"{route('list_member_progress').path}?org_id={quote(org_id, safe='')}",
+            route("get_organization").format_path(org_id=org_id),
+        )
+    return (route("get_xel_dashboard").path, route("list_xel_modules").path)
 
 
 def report_summary(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,21 +13,25 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO, Any
 
-from xentree_provider.reporting.data import csv_text
+from xentree_provider.reporting.data import Scope, csv_text
 from xentree_provider.reporting.html import render_report_html
+from xentree_provider.reporting.schema import report_json_schema, table_schema
+from xentree_provider.tabular.parquet import parquet_bytes
+from xentree_provider.tabular.schema import Column
 
-__all__ = ["REPORT_FILES", "ReportFile", "WrittenFile", "write_report"]
+__all__ = ["PARQUET_FILE", "REPORT_FILES", "ReportFile", "WrittenFile", "report_files", "write_report"]
 
 Opener = Callable[[str], AbstractContextManager[IO[bytes]]]
 
 
 @dataclass(frozen=True)
 class ReportFile:
-    """One file of the report: its name, how the report dict becomes its bytes, whether it is a table."""
+    """One file of the report: its name, how the report dict becomes its bytes, and its schema (None for
+    the page, which is no table)."""
 
     name: str
     render: Callable[[Mapping[str, Any]], Iterable[bytes]]
-    tabular: bool = True
+    schema: Callable[[Scope], tuple[Column, ...]] | None
 
 
 @dataclass(frozen=True)
@@ -48,16 +52,30 @@ def _progress_json(report: Mapping[str, Any]) -> Iterable[bytes]:
     yield (json.dumps(report, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
+def _progress_parquet(report: Mapping[str, Any]) -> Iterable[bytes]:
+    yield parquet_bytes(table_schema(report["scope"]), report["rows"])
+
+
 def _report_html(report: Mapping[str, Any]) -> Iterable[bytes]:
     yield render_report_html(report).encode("utf-8")
 
 
 #: The files every report has, in the order they are written.
 REPORT_FILES: tuple[ReportFile, ...] = (
-    ReportFile("progress.csv", _progress_csv),
-    ReportFile("progress.json", _progress_json),
-    ReportFile("report.html", _report_html, tabular=False),
+    ReportFile("progress.csv", _progress_csv, table_schema),
+    ReportFile("progress.json", _progress_json, report_json_schema),
+    ReportFile("report.html", _report_html, None),
 )
+
+#: The table as Parquet (needs the ``parquet`` extra), written when asked for.
+PARQUET_FILE = ReportFile("progress.parquet", _progress_parquet, table_schema)
+
+
+def report_files(*, parquet: bool = False) -> tuple[ReportFile, ...]:
+    """The files of a report: :data:`REPORT_FILES`, and ``progress.parquet`` after the JSON if asked."""
+    if not parquet:
+        return REPORT_FILES
+    return (*REPORT_FILES[:2], PARQUET_FILE, *REPORT_FILES[2:])
 
 
 def write_report(
@@ -71,5 +89,6 @@ def write_report(
             for chunk in spec.render(report):
                 stream.write(chunk)
                 size += len(chunk)
-        written[spec.name] = WrittenFile(spec.name, len(report["rows"]) if spec.tabular else None, size)
+        rows = len(report["rows"]) if spec.schema is not None else None
+        written[spec.name] = WrittenFile(spec.name, rows, size)
     return written

@@ -96,6 +96,7 @@ class ExportResult:
 
     count: int = 0
     turns: int = 0
+    rows: int = 0  # rows of the file: one per transcript, or per turn in CSV
     missing: list[str] = field(default_factory=list)
     listed: int = 0
 
@@ -218,8 +219,8 @@ class TranscriptExporter:
                 for _, future in pending:
                     future.cancel()
 
-    def write(self, ids: Sequence[str], stream: IO[str], export_format: str) -> ExportResult:
-        """Fetch ``ids`` and write them to ``stream`` (text) in order."""
+    def write(self, ids: Sequence[str], stream: IO[Any], export_format: str) -> ExportResult:
+        """Fetch ``ids`` and write them to ``stream`` in order (binary for Parquet, else text)."""
         writer = record_writer(export_format, stream)
         writer.header()
         result = ExportResult(listed=len(ids))
@@ -229,10 +230,11 @@ class TranscriptExporter:
                 self.log.warning("Transcript %s was deleted after it was listed; it is not exported", tid)
                 result.missing.append(tid)
                 continue
-            writer.write(record)
+            result.rows += writer.write(record)
             result.count += 1
             result.turns += len(record["turns"])
             if time.monotonic() - last_log > 30:
                 last_log = time.monotonic()
                 self.log.info("Exported %d of %d transcripts", result.count, len(ids))
+        writer.finish()
         return result

@@ -1,15 +1,26 @@
-"""Writers of canonical transcript records to a text stream: JSON Lines and CSV."""
+"""Writers of canonical transcript records: JSON Lines and CSV (text streams), Parquet (binary)."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Mapping
 from typing import IO, Any, Protocol
 
-__all__ = ["CSV_COLUMNS", "EXPORT_FORMATS", "CsvWriter", "JsonlWriter", "RecordWriter", "record_writer"]
+from xentree_provider.tabular.csv_lines import CsvLines
 
-EXPORT_FORMATS = ("jsonl", "csv")
+__all__ = [
+    "BINARY_FORMATS",
+    "CSV_COLUMNS",
+    "EXPORT_FORMATS",
+    "CsvWriter",
+    "JsonlWriter",
+    "RecordWriter",
+    "record_writer",
+]
+
+EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+#: Formats written to a binary stream (the others are UTF-8 text).
+BINARY_FORMATS = ("parquet",)
 CSV_COLUMNS = (
     "transcript_id",
     "session_id",
@@ -31,8 +42,12 @@ class RecordWriter(Protocol):
         """Write what comes before the first record (if anything)."""
         ...
 
-    def write(self, record: Mapping[str, Any]) -> None:
-        """Write one record."""
+    def write(self, record: Mapping[str, Any]) -> int:
+        """Write one record; return how many rows of the file it became."""
+        ...
+
+    def finish(self) -> None:
+        """Write what comes after the last record (if anything)."""
         ...
 
 
@@ -45,23 +60,32 @@ class JsonlWriter:
     def header(self) -> None:
         """JSON Lines has no header."""
 
-    def write(self, record: Mapping[str, Any]) -> None:
+    def write(self, record: Mapping[str, Any]) -> int:
         """One compact JSON object and a newline."""
         self.stream.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
         self.stream.write("\n")
+        return 1
+
+    def finish(self) -> None:
+        """JSON Lines has no footer."""
 
 
 class CsvWriter:
-    """One row per turn (a transcript without turns gets one row with empty turn columns)."""
+    """One row per turn (a transcript without turns gets one row with empty turn columns).
+
+    Text is written raw (this is data, not a sheet for people); a field holding a line break or a
+    carriage return is quoted, so it never splits a row.
+    """
 
     def __init__(self, stream: IO[str]) -> None:
-        self.writer = csv.writer(stream, lineterminator="\n")
+        self.stream = stream
+        self.lines = CsvLines()
 
     def header(self) -> None:
         """The column names, :data:`CSV_COLUMNS`."""
-        self.writer.writerow(CSV_COLUMNS)
+        self.stream.write(self.lines.line(CSV_COLUMNS))
 
-    def write(self, record: Mapping[str, Any]) -> None:
+    def write(self, record: Mapping[str, Any]) -> int:
         """One row per turn of ``record``."""
         common = [
             record["id"],
@@ -73,15 +97,26 @@ class CsvWriter:
         ]
         turns = record["turns"]
         if not turns:
-            self.writer.writerow([*common, "", "", "", ""])
+            self.stream.write(self.lines.line([*common, "", "", "", ""]))
         for index, turn in enumerate(turns):
-            self.writer.writerow(
-                [*common, index, turn["role"] or "", turn["text"] or "", turn["timestamp"] or ""]
+            self.stream.write(
+                self.lines.line(
+                    [*common, index, turn["role"] or "", turn["text"] or "", turn["timestamp"] or ""]
+                )
             )
+        return max(1, len(turns))
+
+    def finish(self) -> None:
+        """CSV has no footer."""
 
 
-def record_writer(export_format: str, stream: IO[str]) -> RecordWriter:
-    """The writer of ``export_format`` (one of :data:`EXPORT_FORMATS`) on ``stream``."""
+def record_writer(export_format: str, stream: IO[Any]) -> RecordWriter:
+    """The writer of ``export_format`` (one of :data:`EXPORT_FORMATS`) on ``stream`` (binary for the
+    :data:`BINARY_FORMATS`, text otherwise)."""
+    if export_format == "parquet":
+        from xentree_provider.transcripts.parquet import ParquetTranscriptWriter
+
+        return ParquetTranscriptWriter(stream)
     if export_format == "csv":
         return CsvWriter(stream)
     if export_format == "jsonl":

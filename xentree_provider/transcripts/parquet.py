@@ -1,0 +1,41 @@
+"""Transcripts as Parquet: one row per transcript, its turns a list of structs, a fixed Arrow schema.
+
+The schema (:data:`~xentree_provider.transcripts.schema.TRANSCRIPT_SCHEMA`, documented in
+``docs/transcripts.md``) never changes shape with the data: every column is always there, timestamps
+are ``timestamp[us, tz=UTC]``, and an empty window writes a file with the schema and no rows. Rows
+are written in row groups of :data:`TRANSCRIPTS_PER_ROW_GROUP` transcripts as the exporter hands them
+over, so memory holds one group at most; the bytes depend only on the records (see
+:mod:`xentree_provider.tabular.parquet`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import IO, Any
+
+from xentree_provider.tabular.parquet import ParquetRows
+from xentree_provider.transcripts.schema import TRANSCRIPT_SCHEMA
+
+__all__ = ["TRANSCRIPTS_PER_ROW_GROUP", "ParquetTranscriptWriter"]
+
+TRANSCRIPTS_PER_ROW_GROUP = 1_000
+
+
+class ParquetTranscriptWriter:
+    """A record writer (see :mod:`~xentree_provider.transcripts.writers`) on a binary stream."""
+
+    def __init__(self, stream: IO[bytes], *, row_group_size: int | None = None) -> None:
+        group = row_group_size or TRANSCRIPTS_PER_ROW_GROUP
+        self.rows = ParquetRows(stream, TRANSCRIPT_SCHEMA, row_group_size=group)
+
+    def header(self) -> None:
+        """Parquet's header is written with the first group."""
+
+    def write(self, record: Mapping[str, Any]) -> int:
+        """One canonical transcript record: one row."""
+        self.rows.write(record)
+        return 1
+
+    def finish(self) -> None:
+        """Write the last row group and the footer."""
+        self.rows.close()
