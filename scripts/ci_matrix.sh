@@ -18,7 +18,7 @@ cd "$ROOT"
 
 LEGS="${XENTREE_MATRIX:-3.1:3.10 3.2:3.12 3.3:3.13}"
 # The test tools of the legs (what tests/ imports beyond the package and Airflow), unpinned on purpose.
-TEST_DEPS=(pytest pytest-timeout hypothesis jsonschema duckdb)
+TEST_DEPS=(pytest pytest-timeout hypothesis jsonschema duckdb apache-airflow-providers-openlineage)
 # Airflow 3.2.2 breaks with fastapi 0.137+ and svcs 26+ (its own missing upper bounds); the same pins
 # users need (docs/deployment.md, "Supported versions").
 declare -A LEG_PINS=(["3.2"]="fastapi<0.137 svcs<26")

@@ -102,13 +102,16 @@ def test_no_credentials_is_a_clear_error(monkeypatch):
 
 def test_no_secret_reaches_output_or_errors(sandbox, make_hook, capfd):
     """Drive logins, refreshes, retries and failures; no issued secret may appear in any output."""
-    sandbox.reset(token_lifetime=1.2)
+    # Tokens are renewed on purpose (a refresh, then revocation and a new login), not by a 1-second
+    # lifetime running out: on a loaded machine a token that short can expire again on its way.
+    sandbox.reset(token_lifetime=300)
     hook = make_hook(extra={"retry_max_wait": 0.05, "max_retries": 6})
     key_hook = make_hook("live", extra={"retry_max_wait": 0.05})
     errors: list[str] = []
     sandbox.set_faults(error_rate=0.3, error_codes=[502, 503])
     for transcript in hook.list_transcripts(limit=40):
         hook.get_transcript(transcript["id"])
+    hook.refresh_token()
     sandbox.revoke_tokens()
     hook.get_live_quota()
     try:

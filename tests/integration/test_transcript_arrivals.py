@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
+from xentree_provider._compat import TaskDeferred
 from xentree_provider.api.errors import XentreeConfigError
 from xentree_provider.api.timestamps import parse_timestamp
 from xentree_provider.hooks.xentree import XentreeHook

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from airflow.sdk import Asset
-from airflow.sdk.exceptions import TaskDeferred
 
 from xentree_provider import _compat
-from xentree_provider._compat import AirflowSkipException, AirflowVersionError
+from xentree_provider._compat import AirflowSkipException, AirflowVersionError, TaskDeferred
 from xentree_provider.api.errors import XentreeConfigError, XentreeError
 from xentree_provider.api.timestamps import parse_timestamp
 from xentree_provider.hooks.xentree import XentreeHook
