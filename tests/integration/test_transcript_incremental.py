@@ -120,6 +120,34 @@ def test_a_failed_try_leaves_the_watermark_so_the_next_exports_the_range_again(w
     assert result["window"]["start"] == "2026-02-27T00:00:00Z" and result["count"] > 0
 
 
+class OvertakenAssetState(FakeAssetState):
+    """An asset state that another, overlapping run moves on while this run exports."""
+
+    def __init__(self, start: str, overtaken_to: str) -> None:
+        super().__init__()
+        self.values[WATERMARK_KEY] = start
+        self.overtaken_to = overtaken_to
+        self.reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads += 1
+        if self.reads == 2:  # the export has run: the other run has finished meanwhile
+            self.values[key] = self.overtaken_to
+        return super().get(key, default)
+
+
+def test_an_overlapping_run_never_moves_the_watermark_backwards(world, tmp_path):
+    world(transcripts=100, days=3)
+    op = operator(tmp_path, "overlap")
+    assert op.max_active_tis_per_dag == 1  # runs of the task do not overlap by default
+    store = FakeStore(op.asset)
+    ahead = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    store.state = OvertakenAssetState("2026-02-27T00:00:00Z", ahead)
+    result = op.execute({"asset_state_store": store})
+    assert store.state.sets == [] and store.state.values[WATERMARK_KEY] == ahead
+    assert result["watermark"] == ahead
+
+
 def test_nothing_new_since_the_watermark_is_a_skip(world, tmp_path):
     world(transcripts=50, days=2)
     op = operator(tmp_path, "skip")

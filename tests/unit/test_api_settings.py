@@ -427,6 +427,10 @@ def test_a_malformed_host_is_a_config_error_not_a_value_error(host: str) -> None
         "user:pw-S3CR3T@my.xentree.com",
         "https://user:pw-S3CR3T@my.xentree.com:99999",
         "https://user:pw-S3CR3T@[::1",
+        # A password holding "/", "?" or "#" hides its "@" from a check of the authority alone.
+        "https://bob:pw/S3CR3T@my.xentree.com",
+        "https://bob:pw?S3CR3T@my.xentree.com:99999",
+        "https://bob:pw#S3CR3T@my.xentree.com",
     ],
 )
 def test_credentials_in_the_host_are_refused_without_echoing_them(host: str) -> None:
@@ -472,3 +476,10 @@ def test_a_space_is_fine_in_a_password_but_not_in_a_login_or_key() -> None:
 
 def test_surrounding_whitespace_of_an_api_key_is_still_trimmed() -> None:
     assert build(extra={"api_key": f"  {API_KEY}\n"}).api_key == API_KEY
+
+
+@pytest.mark.parametrize("api_key", ["xntr-k\u00e9y", "xntr-k\u20acy"])
+def test_a_non_ascii_api_key_is_refused_at_settings_time(api_key: str) -> None:
+    with pytest.raises(XentreeConfigError, match="not ASCII") as info:
+        build("https://api.example.com", extra={"api_key": api_key})
+    assert api_key not in str(info.value)

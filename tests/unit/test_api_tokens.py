@@ -524,3 +524,10 @@ def test_at_most_one_refresh_per_token_lifetime_whatever_the_skew(skew: float) -
         client_clock.now += 90
     assert len(refreshes) <= 1
     assert tokens.logins == 1
+
+
+@pytest.mark.parametrize("field", ["access_token", "refresh_token"])
+def test_a_token_no_http_header_can_carry_is_a_response_error(field: str) -> None:
+    payload = {"access_token": "abc", "refresh_token": "def", field: "t\u00f6ken\u20ac"}
+    with pytest.raises(XentreeResponseError, match=field):
+        parse_token_response(payload, now=1000.0)

@@ -147,3 +147,27 @@ def test_new_arrivals_count_saves_after_the_watermark_back_to_the_lag() -> None:
         if first_poll.feed(row):
             break
     assert first_poll.result()["newest_created_at"] == format_timestamp(D1 + 3 * HOUR)
+
+
+class CyclingList(MemoryList):
+    """A hostile list whose offset pages come back round: pages A, B, ..., A, B, ... for ever."""
+
+    def __init__(self, records: list[dict[str, str]], period: int) -> None:
+        super().__init__(records)
+        self.period = period
+
+    def list_transcripts(self, *, limit: int = 50, offset: int = 0) -> list[dict[str, str]]:
+        self.requests += 1
+        page = (offset // limit) % self.period
+        return self.records[page * limit : (page + 1) * limit]
+
+
+@pytest.mark.parametrize("period", [2, 3])
+def test_a_list_cycling_through_its_pages_fails_instead_of_reading_for_ever(period: int) -> None:
+    from xentree_provider.api.errors import XentreeResponseError
+
+    records = [rec(f"t{i:03}", D1 - i * HOUR, D1 - i * HOUR) for i in range(period * 10)]
+    client = CyclingList(records, period)
+    with pytest.raises(XentreeResponseError, match="repeats a page already read"):
+        list(SeekingListing(client, None, page_size=10))
+    assert client.requests <= period + 1

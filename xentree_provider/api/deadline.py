@@ -58,6 +58,11 @@ class Deadline:
         if self._token is not None:
             _current.reset(self._token)
 
+    @property
+    def request_sent(self) -> bool:
+        """True once the request went out (its answer is being read on the watched socket)."""
+        return self._sock is not None
+
     def attach(self, sock: socket.socket) -> None:
         """Watch ``sock``: the socket the request is answered on."""
         with self._lock:

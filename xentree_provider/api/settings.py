@@ -164,14 +164,6 @@ def parse_timeout(value: Any) -> tuple[float, float]:
     return connect, read
 
 
-def _authority(text: str) -> str:
-    """The ``user:pw@host:port`` part of a URL written as ``scheme://authority/...``."""
-    rest = text.split("://", 1)[-1]
-    for end in "/?#":
-        rest = rest.split(end, 1)[0]
-    return rest
-
-
 def normalise_base_url(host: str | None, port: int | None = None) -> str:
     """Return the API base URL: default host, ``https://`` added when no scheme, no trailing slash.
 
@@ -180,7 +172,9 @@ def normalise_base_url(host: str | None, port: int | None = None) -> str:
     text = (host or "").strip() or DEFAULT_BASE_URL
     if "://" not in text:
         text = "https://" + text
-    if "@" in _authority(text):
+    # Any "@" after the scheme: a base URL never needs one, and a password holding "/", "?" or "#"
+    # would hide the "@" from a check of the authority alone (and then be echoed by later errors).
+    if "@" in text.split("://", 1)[-1]:
         raise XentreeConfigError(
             "connection host must not contain credentials (user:password@ before the host name): remove "
             "them, and put the e-mail and password in the connection's login and password fields, or an "
@@ -219,13 +213,24 @@ def normalise_base_url(host: str | None, port: int | None = None) -> str:
     return f"{parts.scheme}://{netloc}{path}"
 
 
-def check_credential(field_name: str, value: str, *, spaces_allowed: bool = False) -> None:
+def check_credential(
+    field_name: str, value: str, *, spaces_allowed: bool = False, ascii_only: bool = False
+) -> None:
     """Refuse control, invisible and (unless allowed) space characters in a credential, naming the
-    field and the first offending character's position, never the value."""
+    field and the first offending character's position, never the value.
+
+    ``ascii_only`` is for credentials sent in an HTTP header (the API key), where anything but ASCII
+    cannot be encoded.
+    """
     for position, char in enumerate(value, start=1):
         category = unicodedata.category(char)
         if char == " " and spaces_allowed:
             continue
+        if ascii_only and not char.isascii():
+            raise XentreeConfigError(
+                f"{field_name} contains a character that is not ASCII (U+{ord(char):04X}) at position "
+                f"{position}: API keys are ASCII only; retype or copy it again"
+            )
         if category[0] in "CZ":  # Cc control, Cf format (U+200B...), Co/Cs/Cn, Zs/Zl/Zp spaces
             kind = "a space" if category[0] == "Z" else "a control or invisible character"
             raise XentreeConfigError(
@@ -344,7 +349,7 @@ class ClientSettings:
             raise XentreeConfigError(f"connection {conn_id!r}: extra 'api_key' must be a non-empty string")
         if api_key is not None:
             api_key = api_key.strip()
-            check_credential(f"connection {conn_id!r}: extra 'api_key'", api_key)
+            check_credential(f"connection {conn_id!r}: extra 'api_key'", api_key, ascii_only=True)
         if api_key is None and not (login and password):
             raise XentreeConfigError(
                 f"connection {conn_id!r} has no credentials: set the extra 'api_key', "

@@ -146,6 +146,13 @@ def parse_token_response(
         raise XentreeResponseError(f"token response has no access_token (got {keys})")
     access = str(payload["access_token"])
     refresh = payload.get("refresh_token")
+    # Both go back in an Authorization header: anything not printable ASCII could not be sent.
+    for name, token in (("access_token", access), ("refresh_token", refresh)):
+        if isinstance(token, str) and not (token.isascii() and token.isprintable()):
+            raise XentreeResponseError(
+                f"token response's {name} holds characters an HTTP header cannot carry (not printable "
+                "ASCII); the server's token is unusable"
+            )
     return TokenState(
         access_token=access,
         refresh_token=str(refresh) if isinstance(refresh, str) and refresh else previous_refresh_token,

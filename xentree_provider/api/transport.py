@@ -103,8 +103,14 @@ class Transport(DriverCore[TokenManager]):
             try:
                 reply = self._exchange(send)
             except requests.exceptions.SSLError as error:
-                if not deadline.expired:
+                if not deadline.expired and not deadline.request_sent:
                     raise tls_error(self.settings.base_url, str(error)) from None
+                if not deadline.expired:
+                    # The TLS stream broke while the answer was read: the server may have acted on it.
+                    cause = type(error).__name__
+                    raise transport_error(
+                        Failure.DROPPED, method=send.method, path=send.path, cause=cause
+                    ) from None
             except requests.RequestException as error:
                 failure, cause = _failure(error)
                 if not deadline.expired:

@@ -59,6 +59,9 @@ class XentreeIncrementalTranscriptExportOperator(XentreeTranscriptExportOperator
                     "the run's start"
                 )
             kwargs.pop(fixed, None)
+        # One try at a time: two overlapping runs would read the same watermark and export the same
+        # range twice. Later runs wait, then start from the watermark the earlier one advanced.
+        kwargs.setdefault("max_active_tis_per_dag", 1)
         super().__init__(output_path=output_path, window_field="created_at", **kwargs)
         if self.asset is None:
             raise ValueError(
@@ -107,6 +110,16 @@ class XentreeIncrementalTranscriptExportOperator(XentreeTranscriptExportOperator
             )
         lag = timedelta(seconds=self.max_arrival_lag)
         summary = self._export(context, Selection(TimeWindow(start, end), "created_at", lag))
-        state.set(WATERMARK_KEY, format_timestamp(end))  # only now: the file is in place
+        # Only now, the file being in place; and never backwards, should another run have moved it on.
+        current = state.get(WATERMARK_KEY)
+        if current and current != stored and parse_instant(current, WATERMARK_KEY) >= end:
+            self.log.warning(
+                "The watermark was moved on to %s by another run while this one exported up to %s; "
+                "keeping it (runs of this task overlapped: keep max_active_tis_per_dag=1)",
+                current,
+                format_timestamp(end),
+            )
+            return {**summary, "watermark": current}
+        state.set(WATERMARK_KEY, format_timestamp(end))
         self.log.info("Watermark advanced to %s", format_timestamp(end))
         return {**summary, "watermark": format_timestamp(end)}

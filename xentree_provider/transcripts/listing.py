@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from xentree_provider.api.errors import XentreeResponseError
+from xentree_provider.api.pagination import MAX_PAGES, page_fingerprint
 from xentree_provider.transcripts.selection import record_instant
 
 __all__ = ["MAX_PROBES", "OffsetLister", "SeekingListing"]
@@ -137,7 +139,10 @@ class SeekingListing:
         return low
 
     def _pages_from(self, offset: int, previous: list[Any] | None) -> Iterator[Mapping[str, Any]]:
-        while True:
+        # Every page read, by fingerprint: a page that comes back after others (A, B, A, ...) is a
+        # server cycling through pages, which would otherwise be read forever.
+        seen = {page_fingerprint(previous)} if previous else set()
+        for _ in range(MAX_PAGES):
             page = self._page(offset, self.page_size)
             if not page:
                 return
@@ -146,9 +151,23 @@ class SeekingListing:
                 self.log.info("The transcript list ignores 'offset': reading it from the top instead")
                 yield from self.client.iter_transcripts(page_size=self.page_size)
                 return
+            fingerprint = page_fingerprint(page)
+            if fingerprint in seen:
+                raise XentreeResponseError(
+                    f"GET /api/live/transcripts: the page at offset {offset} repeats a page already read "
+                    "in this read; the server is cycling through its pages, so the list would never end",
+                    method="GET",
+                    path="/api/live/transcripts",
+                )
+            seen.add(fingerprint)
             yield from page
             offset += len(page)
             previous = page
+        raise XentreeResponseError(
+            f"GET /api/live/transcripts: read {MAX_PAGES} pages without reaching the end of the list",
+            method="GET",
+            path="/api/live/transcripts",
+        )
 
 
 def _id(record: Any) -> Any:
