@@ -687,6 +687,18 @@ def test_an_approved_plan_is_applied_and_a_drifted_one_is_refused(
     assert writes(sandbox) == {}
     assert json.loads((tmp_path / "r.json").read_text())["status"] == "drifted"
 
+    # One more member gone is within every guard on its own, but nobody approved removing them.
+    one_more = [r for r in rows if r["email"] != rows[plain_members(rows)[0]]["email"]]
+    with pytest.raises(MembershipDriftError, match="1 of them remove members nobody approved"):
+        sync(
+            one_more,
+            org,
+            approved_plan=str(tmp_path / "plan.json"),
+            report_path=str(tmp_path / "r.json"),
+            **options,
+        )
+    assert writes(sandbox) == {}
+
     result = sync(
         rows, org, approved_plan=str(tmp_path / "plan.json"), report_path=str(tmp_path / "r.json"), **options
     )

@@ -1,8 +1,9 @@
 """Applying a plan a human approved: re-check the stored plan against the organization as it is now.
 
-The stored plan is the dry run's report. The fresh plan may do only what was approved, plus changes
-that pass the guards on their own; if what is new since the approval trips a guard (or the
-organization or the settings differ), the apply is refused before any write.
+The stored plan is the dry run's report. The fresh plan may do only what was approved, plus additions
+and role or team changes that pass the guards on their own; if what is new since the approval removes
+anyone, or trips a guard (or the organization or the settings differ), the apply is refused before
+any write.
 """
 
 from __future__ import annotations
@@ -73,13 +74,20 @@ def check_approval(stored: Any, planned: PlannedSync, *, location: str) -> Appro
     }
     drift = tuple(a for a in planned.plan.actions if _of_action(a) not in approved)
     verdict = planned.settings.check(Plan(actions=list(drift), current_count=planned.plan.current_count))
+    # A removal nobody approved is never applied on the strength of an approval, however few: the
+    # guards were already overridden once for this run.
+    unapproved_removals = [a for a in drift if a.kind == "remove"]
     problem = None
-    if not verdict.ok:
+    if not verdict.ok or unapproved_removals:
         listed = ", ".join(f"{a.kind} {a.email}" for a in drift[:_LISTED])
         more = f" and {len(drift) - _LISTED} more" if len(drift) > _LISTED else ""
+        why = (
+            f"{len(unapproved_removals)} of them remove members nobody approved"
+            if unapproved_removals
+            else f"they trip the guards on their own: {'; '.join(verdict.violations)}"
+        )
         problem = (
             f"the organization changed since the plan {location} was approved: {len(drift)} changes "
-            f"are not in the approved plan ({listed}{more}) and they trip the guards on their own: "
-            f"{'; '.join(verdict.violations)}"
+            f"are not in the approved plan ({listed}{more}), and {why}"
         )
     return ApprovalCheck(len(approved), drift, problem)
