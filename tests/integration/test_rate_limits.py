@@ -32,13 +32,15 @@ def test_a_cap_below_the_servers_limit_is_never_answered_429(
     sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     sandbox.reset(anchor=ANCHOR.date().isoformat(), transcripts=400)
-    monkeypatch.setenv(CONN_ENV, sandbox.connection_env(max_requests_per_second=15))
-    sandbox.set_faults(rate_limit_rps=40, rate_limit_burst=5)
+    # A quarter of the server's rate and a burst of ten: however a loaded machine bunches the spaced
+    # requests on their way, more than ten would have to arrive at once to meet a 429.
+    monkeypatch.setenv(CONN_ENV, sandbox.connection_env(max_requests_per_second=10))
+    sandbox.set_faults(rate_limit_rps=40, rate_limit_burst=10)
     operator, count = export(tmp_path, "capped")
     responses = sandbox.counters()["responses"]
     assert count > 20
     assert responses.get("429", 0) == 0
-    assert operator.hook.throttle.max_rate == 15
+    assert operator.hook.throttle.max_rate == 10
 
 
 def test_without_a_cap_the_exporter_slows_down_on_429s_and_completes(

@@ -93,6 +93,8 @@ class AirflowCluster:
 
     :param dags_folder: the DAGs folder.
     :param env: extra environment for every component (connections, settings); wins over the defaults.
+        The components inherit the caller's environment except Airflow's own variables (``AIRFLOW__*``
+        settings, ``AIRFLOW_CONN_*`` connections, ``AIRFLOW_VAR_*`` variables): pass those here.
     :param home: the ``AIRFLOW_HOME`` to use (created); default a new temporary folder, removed on stop.
     :param local_settings: source of an ``airflow_local_settings.py`` (cluster policies) for the
         components, written to ``$AIRFLOW_HOME/config/``.
@@ -158,7 +160,10 @@ class AirflowCluster:
     # ------------------------------------------------------------------ life cycle
     def build_env(self) -> dict[str, str]:
         """The environment every component runs with."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        # Nothing of Airflow's is inherited: no settings, and no connections or variables that the
+        # calling process happens to hold (a test's environment): give those through ``env``.
+        inherited_prefixes = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(inherited_prefixes)}
         env.pop("AIRFLOW_CONFIG", None)
         env.update(fast_config())
         env.update(
