@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from xentree_provider.api.errors import XentreeResponseError
 from xentree_provider.api.pagination import MAX_PAGES, page_fingerprint
+from xentree_provider.api.routes import ROUTES
 from xentree_provider.transcripts.selection import record_instant
 
 __all__ = ["MAX_PROBES", "OffsetLister", "SeekingListing"]
@@ -30,6 +31,7 @@ __all__ = ["MAX_PROBES", "OffsetLister", "SeekingListing"]
 MAX_PROBES = 64
 """A bound on search probes (a sorted list needs about log2(N); interpolation far fewer)."""
 _log = logging.getLogger(__name__)
+_LIST = ROUTES["list_transcripts"]
 
 
 class OffsetLister(Protocol):
@@ -154,19 +156,20 @@ class SeekingListing:
             fingerprint = page_fingerprint(page)
             if fingerprint in seen:
                 raise XentreeResponseError(
-                    f"GET /api/live/transcripts: the page at offset {offset} repeats a page already read "
-                    "in this read; the server is cycling through its pages, so the list would never end",
-                    method="GET",
-                    path="/api/live/transcripts",
+                    f"{_LIST.method} {_LIST.path}: the page at offset {offset} repeats a page already "
+                    "read in this read; the server is cycling through its pages, so the list would "
+                    "never end",
+                    method=_LIST.method,
+                    path=_LIST.path,
                 )
             seen.add(fingerprint)
             yield from page
             offset += len(page)
             previous = page
         raise XentreeResponseError(
-            f"GET /api/live/transcripts: read {MAX_PAGES} pages without reaching the end of the list",
-            method="GET",
-            path="/api/live/transcripts",
+            f"{_LIST.method} {_LIST.path}: read {MAX_PAGES} pages without reaching the end of the list",
+            method=_LIST.method,
+            path=_LIST.path,
         )
 
 
