@@ -294,7 +294,7 @@ class World:
     server: TinyServer
     answers: Answers
     hook: XentreeHook
-    runner: asyncio.Runner
+    runner: asyncio.AbstractEventLoop  # one loop for the module (asyncio.Runner is Python 3.11+)
     ahook: XentreeAsyncHook
 
 
@@ -312,12 +312,12 @@ def world() -> Iterator[World]:
         key = f"AIRFLOW_CONN_{CONN_ID.upper()}"
         os.environ[key] = json.dumps(conn)
         hook = XentreeHook(CONN_ID)
-        runner = asyncio.Runner()
+        runner = asyncio.new_event_loop()
         ahook = XentreeAsyncHook(CONN_ID, shared=False)
         try:
             yield World(server, answers, hook, runner, ahook)
         finally:
-            runner.run(ahook.aclose())
+            runner.run_until_complete(ahook.aclose())
             runner.close()
             hook.close()
             del os.environ[key]
@@ -379,7 +379,7 @@ def outcome(world: World, case: Case, body: Any, mode: str) -> Any:
             result = case.call(world.hook)
         else:
             assert case.acall is not None
-            result = world.runner.run(case.acall(world.ahook))
+            result = world.runner.run_until_complete(case.acall(world.ahook))
     except XentreeError as error:
         failure = error
     else:
