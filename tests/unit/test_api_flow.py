@@ -223,7 +223,9 @@ def test_a_storm_shorter_than_the_budget_is_ridden_out() -> None:
     clock = Clock()
     storm = [error_reply(429, retry_after="3")] * 12 + [XentreeConnectionError("x", request_sent=False)] * 3
     script = Script(*storm, reply(201, {"id": "t1"}))
-    policy = RetryPolicy(max_attempts=21, budget=120.0)
+    # Backoff waits are jittered: with max_wait=10 the storm takes at most 36 + 3 x 10 s of the
+    # 120 s budget whatever the random draws (at the default 60 s, three draws can exceed it).
+    policy = RetryPolicy(max_attempts=21, budget=120.0, max_wait=10.0)
     flow = budget_flows(policy, clock).request(ROUTES["save_transcript"], json={})
     assert run_flow(flow, sleeping(script, clock)) == {"id": "t1"}
     assert len(script.sent) == 16
