@@ -10,21 +10,21 @@ event, the link and the lineage.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 
-from xentree_provider._task.arguments import bounded_int_argument, duration_argument
-from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
-from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
-from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
+from xentree_provider._task.arguments import duration_argument
+from xentree_provider._task.exports import DEFAULT_SETTLE, ExportsToFile, export_arguments
+from xentree_provider._task.hooked import fail_fast_on_bad_config
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage
 from xentree_provider._task.window import interval_window as export_window
 from xentree_provider.api.routes import route
 from xentree_provider.links.xentree import XentreeTranscriptLink
 from xentree_provider.tabular.parquet import require_pyarrow
 from xentree_provider.transcripts.errors import XentreeEmptyWindowError
-from xentree_provider.transcripts.exporter import MAX_WORKERS_LIMIT, ExportResult, TranscriptExporter
+from xentree_provider.transcripts.exporter import ExportResult, TranscriptExporter
 from xentree_provider.transcripts.records import canonical_transcript
 from xentree_provider.transcripts.schema import export_schema
 from xentree_provider.transcripts.selection import (
@@ -36,7 +36,7 @@ from xentree_provider.transcripts.selection import (
 from xentree_provider.transcripts.writers import BINARY_FORMATS, CSV_COLUMNS, EXPORT_FORMATS
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.sdk import Context
 
 __all__ = [
     "CSV_COLUMNS",
@@ -49,12 +49,8 @@ __all__ = [
     "export_window",
 ]
 
-COMPRESSIONS = (None, "gzip")
-SUMMARY_IN_ASSET_EVENT = ("path", "count", "bytes", "format", "window")
-DEFAULT_SETTLE = timedelta(minutes=5)
 
-
-class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
+class XentreeTranscriptExportOperator(ExportsToFile, BaseOperator):
     """Exports the Xentree Live transcripts of a time window to a file in object storage.
 
     The window is the run's data interval (``data_interval_start`` inclusive, ``data_interval_end``
@@ -132,41 +128,28 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         stale_temp_age: timedelta | float = timedelta(hours=1),
         **kwargs: Any,
     ) -> None:
-        if export_format not in EXPORT_FORMATS:
-            raise ValueError(
-                f"export_format must be one of {', '.join(EXPORT_FORMATS)}, got {export_format!r}"
-            )
-        compression = None if compression in ("", "none") else compression
-        if compression not in COMPRESSIONS:
-            raise ValueError(f"compression must be None or 'gzip', got {compression!r}")
-        if compression and export_format in BINARY_FORMATS:
-            raise ValueError(
-                f"compression={compression!r} does not apply to export_format={export_format!r}: the "
-                "format compresses inside the file; leave compression=None"
-            )
         if window_field not in WINDOW_FIELDS:
             raise ValueError(f"window_field must be one of {', '.join(WINDOW_FIELDS)}, got {window_field!r}")
-        workers = bounded_int_argument(max_workers, "max_workers", MAX_WORKERS_LIMIT)
-        page = bounded_int_argument(page_size, "page_size", 200)
-        stale_seconds = duration_argument(stale_temp_age, "stale_temp_age")
+        arguments = export_arguments(
+            kwargs,
+            output_path=output_path,
+            export_format=export_format,
+            compression=compression,
+            max_workers=max_workers,
+            page_size=page_size,
+            settle=settle,
+            stale_temp_age=stale_temp_age,
+            asset=asset,
+        )
         lag_seconds = duration_argument(max_arrival_lag, "max_arrival_lag", positive=True)
-        settle_seconds = duration_argument(settle, "settle")
-        outlet = resolve_asset(asset, output_path)
-        add_outlet(kwargs, outlet)
         super().__init__(**kwargs)
-        self.max_workers = workers
-        self.page_size = page
-        self.stale_temp_age = stale_seconds
+        self.set_export_arguments(arguments)
         self.window_field = window_field
         self.max_arrival_lag = lag_seconds
-        self.settle = settle_seconds
-        self.asset = outlet
         self.output_path = output_path
         self.xentree_conn_id = xentree_conn_id
         self.start = start
         self.end = end
-        self.export_format = export_format
-        self.compression = compression
         self.output_conn_id = output_conn_id
         self.fail_on_empty = fail_on_empty
         self.hook_overrides = dict(hook_overrides or {})
@@ -178,17 +161,7 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         self._destination()
         if self.export_format in BINARY_FORMATS:
             require_pyarrow()
-        end, now = selection.window.end, datetime.now(timezone.utc)
-        if end is not None and end <= now < end + timedelta(seconds=self.settle):
-            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-
-            settled_at = end + timedelta(seconds=self.settle)
-            self.log.info("Window %s settles at %s; deferring until then", selection.describe(), settled_at)
-            self.defer(trigger=DateTimeTrigger(settled_at), method_name="execute_settled")
-        if end is not None and now < end:
-            self.log.warning(
-                "Window %s has not ended: later transcripts are not exported", selection.describe()
-            )
+        self.wait_for_window(selection.window, selection.describe(), "transcripts")
         return self._export(context, selection)
 
     @fail_fast_on_bad_config
@@ -200,14 +173,7 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         window = TimeWindow(*export_window(context, self.start, self.end))
         return Selection(window, self.window_field, timedelta(seconds=self.max_arrival_lag))
 
-    def _destination(self) -> ObjectStoragePath:
-        from xentree_provider._task.outputs import file_destination
-
-        return file_destination(self.output_path, self.output_conn_id)
-
     def _export(self, context: Context, selection: Selection) -> dict[str, Any]:
-        from xentree_provider._task.outputs import atomic_write, remove_stale_temporaries
-
         destination = self._destination()
         base_url = self.hook.settings.base_url
         XentreeTranscriptLink.persist(context, base_url)
@@ -226,13 +192,12 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
                 "(fail_on_empty=True)"
             )
         self.log.info("Writing %d transcript(s) to %s", len(ids), destination)
-        binary = self.export_format in BINARY_FORMATS
-        with atomic_write(destination, binary=binary, compress=self.compression == "gzip") as stream:
-            result = exporter.write(ids, stream, self.export_format)
-        remove_stale_temporaries(destination, min_age=self.stale_temp_age, log=self.log)
-        summary = self._summary(str(destination), int(destination.stat().st_size), selection.window, result)
+        result, size = self.write_file(
+            destination, lambda stream: exporter.write(ids, stream, self.export_format)
+        )
+        summary = self._summary(str(destination), size, selection.window, result)
         self.record_lineage(self._lineage(summary["bytes"], result.rows))
-        self._announce(context, summary)
+        self.announce(context, summary)
         return summary
 
     def _summary(self, path: str, size: int, window: TimeWindow, result: ExportResult) -> dict[str, Any]:
@@ -250,12 +215,6 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
             "missing": len(result.missing),
             "asset": self.asset.uri if self.asset is not None else None,
         }
-
-    def _announce(self, context: Context, summary: Mapping[str, Any]) -> None:
-        """Attach the summary to this run's event of the output Asset."""
-        outlet_events = context.get("outlet_events")
-        if self.asset is not None and outlet_events is not None:
-            outlet_events[self.asset].extra = {key: summary[key] for key in SUMMARY_IN_ASSET_EVENT}
 
     def _lineage(self, size: int | None = None, rows: int | None = None) -> Lineage:
         source = ApiInput(self.hook.settings.base_url, route("list_transcripts").path)

@@ -1,0 +1,141 @@
+"""What operators that export a window of records to one file share: their common arguments, the wait
+for a window to settle, the atomic write with its cleanup, and the summary on the Asset event.
+
+:class:`ExportsToFile` is the mixin (with the hook, the output Asset and the file lineage);
+:func:`export_arguments` checks the common arguments in ``__init__``, before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, timezone
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+from xentree_provider._task.arguments import bounded_int_argument, duration_argument
+from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
+from xentree_provider._task.hooked import UsesXentreeHook
+from xentree_provider._task.lineage import WritesFileLineage
+from xentree_provider.exports.fetching import MAX_WORKERS_LIMIT
+from xentree_provider.exports.window import TimeWindow
+from xentree_provider.exports.writers import BINARY_FORMATS, EXPORT_FORMATS
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset, Context, ObjectStoragePath
+
+__all__ = ["COMPRESSIONS", "DEFAULT_SETTLE", "ExportArguments", "ExportsToFile", "export_arguments"]
+
+COMPRESSIONS = (None, "gzip")
+DEFAULT_SETTLE = timedelta(minutes=5)
+_Result = TypeVar("_Result")
+
+
+@dataclass(frozen=True)
+class ExportArguments:
+    """The checked common arguments, set on the operator by :meth:`ExportsToFile.set_export_arguments`."""
+
+    export_format: str
+    compression: str | None
+    max_workers: int
+    page_size: int
+    settle: float
+    stale_temp_age: float
+    asset: Asset | None
+
+
+def export_arguments(
+    kwargs: dict[str, Any],
+    *,
+    output_path: Any,
+    export_format: str,
+    compression: str | None,
+    max_workers: int,
+    page_size: int,
+    settle: timedelta | float,
+    stale_temp_age: timedelta | float,
+    asset: Asset | str | bool | None,
+) -> ExportArguments:
+    """Check the arguments every file export takes (``ValueError`` / ``XentreeConfigError`` naming the
+    argument) and add the output Asset to the operator's ``outlets`` in ``kwargs``."""
+    if export_format not in EXPORT_FORMATS:
+        raise ValueError(f"export_format must be one of {', '.join(EXPORT_FORMATS)}, got {export_format!r}")
+    compression = None if compression in ("", "none") else compression
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be None or 'gzip', got {compression!r}")
+    if compression and export_format in BINARY_FORMATS:
+        raise ValueError(
+            f"compression={compression!r} does not apply to export_format={export_format!r}: the "
+            "format compresses inside the file; leave compression=None"
+        )
+    outlet = resolve_asset(asset, output_path)
+    add_outlet(kwargs, outlet)
+    return ExportArguments(
+        export_format=export_format,
+        compression=compression,
+        max_workers=bounded_int_argument(max_workers, "max_workers", MAX_WORKERS_LIMIT),
+        page_size=bounded_int_argument(page_size, "page_size", 200),
+        settle=duration_argument(settle, "settle"),
+        stale_temp_age=duration_argument(stale_temp_age, "stale_temp_age"),
+        asset=outlet,
+    )
+
+
+class ExportsToFile(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook):
+    """Mixin for operators that export a window of records to the file at ``output_path``."""
+
+    output_path: str
+    output_conn_id: str | None
+    export_format: str
+    compression: str | None
+    max_workers: int
+    page_size: int
+    settle: float
+    stale_temp_age: float
+    asset: Asset | None
+    #: Keys of the summary copied into the output Asset's event.
+    summary_in_asset_event: tuple[str, ...] = ("path", "count", "bytes", "format", "window")
+    log: Any
+
+    def set_export_arguments(self, arguments: ExportArguments) -> None:
+        """Keep the checked common arguments as attributes of the operator."""
+        for argument in fields(arguments):
+            setattr(self, argument.name, getattr(arguments, argument.name))
+
+    def _destination(self) -> ObjectStoragePath:
+        from xentree_provider._task.outputs import file_destination
+
+        return file_destination(self.output_path, self.output_conn_id)
+
+    def wait_for_window(self, window: TimeWindow, describe: str, what: str) -> None:
+        """Defer to ``execute_settled`` when the run starts less than ``settle`` after the window's end
+        (no worker slot held meanwhile); warn when the window has not ended (later ``what`` are left
+        out)."""
+        end, now = window.end, datetime.now(timezone.utc)
+        if end is not None and end <= now < end + timedelta(seconds=self.settle):
+            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+            settled_at = end + timedelta(seconds=self.settle)
+            self.log.info("Window %s settles at %s; deferring until then", describe, settled_at)
+            self.defer(trigger=DateTimeTrigger(settled_at), method_name="execute_settled")  # type: ignore[attr-defined]
+        if end is not None and now < end:
+            self.log.warning("Window %s has not ended: later %s are not exported", describe, what)
+
+    def write_file(
+        self, destination: ObjectStoragePath, write: Callable[[IO[Any]], _Result]
+    ) -> tuple[_Result, int]:
+        """Run ``write`` on a stream that becomes ``destination`` only when it returns (binary for the
+        binary formats, else UTF-8 text; gzip when asked); clean up killed tries' temporaries; return
+        what ``write`` returned and the file's size in bytes."""
+        from xentree_provider._task.outputs import atomic_write, remove_stale_temporaries
+
+        binary = self.export_format in BINARY_FORMATS
+        with atomic_write(destination, binary=binary, compress=self.compression == "gzip") as stream:
+            result = write(stream)
+        remove_stale_temporaries(destination, min_age=self.stale_temp_age, log=self.log)
+        return result, int(destination.stat().st_size)
+
+    def announce(self, context: Context, summary: Mapping[str, Any]) -> None:
+        """Attach the summary (:attr:`summary_in_asset_event`) to this run's event of the output Asset."""
+        outlet_events = context.get("outlet_events")
+        if self.asset is not None and outlet_events is not None:
+            outlet_events[self.asset].extra = {key: summary[key] for key in self.summary_in_asset_event}
