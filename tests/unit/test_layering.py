@@ -26,6 +26,7 @@ PURE = (
     "conditions",
     "knowledge",
     "tabular",
+    "redaction",
 )
 AIRFLOW_SIDE = ("hooks", "_task", "operators", "sensors", "triggers", "links", "testing")
 # What each pure package may use of this provider besides itself (api is the bottom layer).
@@ -39,6 +40,7 @@ PURE_MAY_USE = {
     "conditions": ("api", "transcripts"),
     "knowledge": ("tabular",),
     "tabular": ("api",),
+    "redaction": ("api",),
 }
 HOOKS_MAY_NOT_USE = ("operators", "sensors", "triggers", "_task", "links")
 # Outside the package, only these trees may import the test kit.

@@ -7,8 +7,9 @@ for a window to settle, the atomic write with its cleanup, and the summary on th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -16,6 +17,7 @@ from xentree_provider._task.arguments import bounded_int_argument, duration_argu
 from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider._task.hooked import UsesXentreeHook
 from xentree_provider._task.lineage import WritesFileLineage
+from xentree_provider._task.redaction import RedactionOptions, redaction_options
 from xentree_provider.exports.fetching import MAX_WORKERS_LIMIT
 from xentree_provider.exports.window import TimeWindow
 from xentree_provider.exports.writers import BINARY_FORMATS, EXPORT_FORMATS
@@ -41,6 +43,7 @@ class ExportArguments:
     settle: float
     stale_temp_age: float
     asset: Asset | None
+    redaction_options: RedactionOptions
 
 
 def export_arguments(
@@ -54,9 +57,19 @@ def export_arguments(
     settle: timedelta | float,
     stale_temp_age: timedelta | float,
     asset: Asset | str | bool | None,
+    redact: Sequence[str] | str | None,
+    redaction: str,
+    fields: Sequence[str] | str | None,
+    redaction_key_conn_id: str | None,
+    redaction_key_variable: str | None,
+    available_fields: Sequence[str],
 ) -> ExportArguments:
     """Check the arguments every file export takes (``ValueError`` / ``XentreeConfigError`` naming the
-    argument) and add the output Asset to the operator's ``outlets`` in ``kwargs``."""
+    argument) and add the output Asset to the operator's ``outlets`` in ``kwargs``.
+
+    ``available_fields`` are the top-level fields of the export's records, in file order (what
+    ``fields`` may keep); see :func:`xentree_provider._task.redaction.redaction_options`.
+    """
     if export_format not in EXPORT_FORMATS:
         raise ValueError(f"export_format must be one of {', '.join(EXPORT_FORMATS)}, got {export_format!r}")
     compression = None if compression in ("", "none") else compression
@@ -77,6 +90,14 @@ def export_arguments(
         settle=duration_argument(settle, "settle"),
         stale_temp_age=duration_argument(stale_temp_age, "stale_temp_age"),
         asset=outlet,
+        redaction_options=redaction_options(
+            redact=redact,
+            redaction=redaction,
+            fields=fields,
+            key_conn_id=redaction_key_conn_id,
+            key_variable=redaction_key_variable,
+            available_fields=available_fields,
+        ),
     )
 
 
@@ -92,13 +113,21 @@ class ExportsToFile(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook):
     settle: float
     stale_temp_age: float
     asset: Asset | None
+    redaction_options: RedactionOptions
     #: Keys of the summary copied into the output Asset's event.
-    summary_in_asset_event: tuple[str, ...] = ("path", "count", "bytes", "format", "window")
+    summary_in_asset_event: tuple[str, ...] = (
+        "path",
+        "count",
+        "bytes",
+        "format",
+        "window",
+        "redactions",
+    )
     log: Any
 
     def set_export_arguments(self, arguments: ExportArguments) -> None:
         """Keep the checked common arguments as attributes of the operator."""
-        for argument in fields(arguments):
+        for argument in dataclass_fields(arguments):
             setattr(self, argument.name, getattr(arguments, argument.name))
 
     def _destination(self) -> ObjectStoragePath:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Protocol
@@ -181,9 +181,22 @@ class TranscriptExporter:
         """
         return fetch_in_order(ids, self._fetch, max_workers=self.max_workers)
 
-    def write(self, ids: Sequence[str], stream: IO[Any], export_format: str) -> ExportResult:
-        """Fetch ``ids`` and write them to ``stream`` in order (binary for Parquet, else text)."""
-        writer = record_writer(export_format, stream)
+    def write(
+        self,
+        ids: Sequence[str],
+        stream: IO[Any],
+        export_format: str,
+        *,
+        prepare: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> ExportResult:
+        """Fetch ``ids`` and write them to ``stream`` in order (binary for Parquet, else text).
+
+        :param prepare: applied to each canonical record before it is written (e.g.
+            :meth:`xentree_provider.redaction.RecordRedactor.apply`).
+        :param fields: the top-level record fields written (None: all); ``prepare`` keeps the same.
+        """
+        writer = record_writer(export_format, stream, fields)
         writer.header()
         result = ExportResult(listed=len(ids))
         last_log = time.monotonic()
@@ -192,7 +205,7 @@ class TranscriptExporter:
                 self.log.warning("Transcript %s was deleted after it was listed; it is not exported", tid)
                 result.missing.append(tid)
                 continue
-            result.rows += writer.write(record)
+            result.rows += writer.write(prepare(record) if prepare is not None else record)
             result.count += 1
             result.turns += len(record["turns"])
             if time.monotonic() - last_log > 30:

@@ -10,10 +10,11 @@ over, so memory holds one group at most; the bytes depend only on the records (s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import IO
 
 from xentree_provider.exports.writers import ParquetRecordWriter
-from xentree_provider.transcripts.schema import TRANSCRIPT_SCHEMA
+from xentree_provider.transcripts.schema import transcript_schema
 
 __all__ = ["TRANSCRIPTS_PER_ROW_GROUP", "ParquetTranscriptWriter"]
 
@@ -21,9 +22,17 @@ TRANSCRIPTS_PER_ROW_GROUP = 1_000
 
 
 class ParquetTranscriptWriter(ParquetRecordWriter):
-    """A record writer (see :mod:`~xentree_provider.transcripts.writers`) on a binary stream."""
+    """A record writer (see :mod:`~xentree_provider.transcripts.writers`) on a binary stream.
 
-    def __init__(self, stream: IO[bytes], *, row_group_size: int | None = None) -> None:
-        super().__init__(
-            stream, TRANSCRIPT_SCHEMA, row_group_size=row_group_size or TRANSCRIPTS_PER_ROW_GROUP
-        )
+    With ``fields``, the schema is the fixed one without the columns of the fields left out.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        row_group_size: int | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> None:
+        group = row_group_size or TRANSCRIPTS_PER_ROW_GROUP
+        super().__init__(stream, transcript_schema(fields), row_group_size=group)
