@@ -163,6 +163,23 @@ class ExportsToFile(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook):
         remove_stale_temporaries(destination, min_age=self.stale_temp_age, log=self.log)
         return result, int(destination.stat().st_size)
 
+    def export_summary(
+        self, path: str, size: int, window: TimeWindow, count: int, missing: int, **counts: int
+    ) -> dict[str, Any]:
+        """The task's return value: where the file is, what it holds (``count`` records, then the
+        export's own ``counts``), its size, format and window, records gone before their read."""
+        return {
+            "path": path,
+            "count": count,
+            **counts,
+            "bytes": size,
+            "format": self.export_format,
+            "compression": self.compression,
+            "window": window.to_params(),
+            "missing": missing,
+            "asset": self.asset.uri if self.asset is not None else None,
+        }
+
     def announce(self, context: Context, summary: Mapping[str, Any]) -> None:
         """Attach the summary (:attr:`summary_in_asset_event`) to this run's event of the output Asset."""
         outlet_events = context.get("outlet_events")

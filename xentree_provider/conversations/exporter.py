@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Protocol
@@ -131,11 +131,22 @@ class ConversationExporter:
         return fetch_in_order(conversations, self._fetch, max_workers=self.max_workers)
 
     def write(
-        self, conversations: Sequence[Mapping[str, Any]], stream: IO[Any], export_format: str
+        self,
+        conversations: Sequence[Mapping[str, Any]],
+        stream: IO[Any],
+        export_format: str,
+        *,
+        prepare: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+        fields: Sequence[str] | None = None,
     ) -> ConversationExportResult:
         """Read the messages of ``conversations`` and write those with messages in the window to
-        ``stream`` in order (binary for Parquet, else text)."""
-        writer = record_writer(export_format, stream)
+        ``stream`` in order (binary for Parquet, else text).
+
+        :param prepare: applied to each canonical record before it is written (e.g.
+            :meth:`xentree_provider.redaction.RecordRedactor.apply`).
+        :param fields: the top-level record fields written (None: all); ``prepare`` keeps the same.
+        """
+        writer = record_writer(export_format, stream, fields)
         writer.header()
         result = ConversationExportResult(listed=len(conversations))
         last_log = time.monotonic()
@@ -148,7 +159,8 @@ class ConversationExporter:
                 continue
             if not messages:
                 continue
-            result.rows += writer.write(canonical_conversation(conversation, messages))
+            record = canonical_conversation(conversation, messages)
+            result.rows += writer.write(prepare(record) if prepare is not None else record)
             result.conversations += 1
             result.messages += len(messages)
             if time.monotonic() - last_log > 30:

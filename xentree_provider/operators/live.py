@@ -240,17 +240,7 @@ class XentreeTranscriptExportOperator(ExportsToFile, BaseOperator):
         self.log.info(
             "Exported %d transcript(s), %d turn(s), %d bytes to %s", result.count, result.turns, size, path
         )
-        return {
-            "path": path,
-            "count": result.count,
-            "turns": result.turns,
-            "bytes": size,
-            "format": self.export_format,
-            "compression": self.compression,
-            "window": window.to_params(),
-            "missing": len(result.missing),
-            "asset": self.asset.uri if self.asset is not None else None,
-        }
+        return self.export_summary(path, size, window, result.count, len(result.missing), turns=result.turns)
 
     def _lineage(self, size: int | None = None, rows: int | None = None) -> Lineage:
         source = ApiInput(self.hook.settings.base_url, route("list_transcripts").path)

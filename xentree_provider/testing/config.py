@@ -134,8 +134,10 @@ class SandboxConfig:
     late_hours: float = 30.0
     """The longest delay of a late arrival, in hours (each is 1 h to this, uniformly)."""
     clock: str | None = None
-    """The server's clock (ISO datetime): transcripts saved after it are invisible, and transcripts
-    saved through the API are stamped with it. None: the real clock, no limit."""
+    """The server's clock (ISO datetime): transcripts and conversation messages saved after it are
+    invisible, and those saved through the API are stamped with it. None: the real clock, no limit."""
+    conversations: int = 25
+    """Seeded AI conversations; about half are picked up again on later days (messages across days)."""
     ignore_offset: bool = False
     """Ignore the ``offset`` query parameter of lists (a server that pages only with ``page``)."""
     faults: FaultConfig = field(default_factory=FaultConfig)
@@ -151,6 +153,8 @@ class SandboxConfig:
         """Raise ``ValueError`` when a setting is out of range."""
         if self.transcripts < 0:
             raise ValueError("transcripts must be >= 0")
+        if self.conversations < 0:
+            raise ValueError("conversations must be >= 0")
         if self.days < 1:
             raise ValueError("days must be >= 1")
         if self.members_per_org < 2:

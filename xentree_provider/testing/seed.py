@@ -496,6 +496,18 @@ class World:
             delayed.append(row)
         return delayed
 
+    def visible_conversation(self, conversation: Conversation) -> Conversation | None:
+        """``conversation`` as the server clock sees it (its messages saved by then, its update time
+        their latest); None when it was created after the clock."""
+        clock = self.config.clock_us()
+        if clock is None:
+            return conversation
+        if conversation.created_at > clock:
+            return None
+        messages = [message for message in conversation.messages if message["created_at"] <= clock]
+        updated = max([conversation.created_at, *(message["created_at"] for message in messages)])
+        return Conversation(conversation.id, conversation.title, conversation.created_at, updated, messages)
+
     def visible_transcripts(self) -> list[TranscriptRow]:
         """The transcripts saved by the server clock (all of them when no clock is set)."""
         clock = self.config.clock_us()
@@ -633,8 +645,10 @@ class World:
     # ------------------------------------------------------------------ conversations
     def _build_conversations(self) -> None:
         rng = random.Random(f"{self.seed}:conversations")
+        returns = random.Random(f"{self.seed}:conversation-returns")  # own stream: first visits unchanged
+        latest = self.anchor_us - 3600 * US
         self.conversations: dict[str, Conversation] = {}
-        for i in range(25):
+        for i in range(self.config.conversations):
             created = self.start_us + rng.randint(0, self.config.days * 86_400 - 7200) * US
             topic = _TOPICS[i % len(_TOPICS)]
             conv_id = hashed_id("conv", self.seed, i)
@@ -652,4 +666,53 @@ class World:
                         "created_at": when,
                     }
                 )
-            self.conversations[conv_id] = Conversation(conv_id, topic.title(), created, when, messages)
+            messages += self._later_visits(returns, i, topic, when, latest)
+            if i == 0:
+                messages += self._midnight_messages(i, created, latest)
+            messages.sort(key=lambda message: (message["created_at"], message["id"]))
+            updated = max([created, *(message["created_at"] for message in messages)])
+            self.conversations[conv_id] = Conversation(conv_id, topic.title(), created, updated, messages)
+
+    def _later_visits(
+        self, rng: random.Random, index: int, topic: str, after: int, latest: int
+    ) -> list[dict[str, Any]]:
+        """Messages of 0 to 3 later visits, hours to days apart (some user lines carry an e-mail
+        address or a phone number, for redaction)."""
+        messages: list[dict[str, Any]] = []
+        when = after
+        for visit in range(rng.choice((0, 0, 1, 2, 3))):
+            when += rng.randint(3600, 4 * 86_400) * US + rng.randint(0, US - 1)
+            for k in range(rng.randint(2, 4)):
+                when += rng.randint(5, 300) * US
+                if when >= latest:
+                    return messages
+                role = "user" if k % 2 == 0 else "assistant"
+                if role == "user" and k == 0 and visit % 2 == 1:
+                    phone = f"+1 415 555 {index % 10000:04d}"
+                    text = f"Back again: reach me at learner{index}@example.com or {phone}"
+                else:
+                    text = rng.choice(_USER_LINES if role == "user" else _AI_LINES)
+                messages.append(
+                    {
+                        "id": hashed_id("msg", self.seed, index, "visit", visit, k),
+                        "role": role,
+                        "content": f"{text} ({topic})",
+                        "created_at": when,
+                    }
+                )
+        return messages
+
+    def _midnight_messages(self, index: int, created: int, latest: int) -> list[dict[str, Any]]:
+        """Two messages on a UTC day boundary after ``created``: one a microsecond before, one at it."""
+        midnight = (created // DAY_US + 2) * DAY_US
+        if midnight >= latest:
+            return []
+        return [
+            {
+                "id": hashed_id("msg", self.seed, index, "midnight", k),
+                "role": role,
+                "content": text,
+                "created_at": midnight - 1 + k,
+            }
+            for k, (role, text) in enumerate((("user", "Just before midnight"), ("assistant", "Just after")))
+        ]
