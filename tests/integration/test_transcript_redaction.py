@@ -173,9 +173,9 @@ def test_bad_arguments_fail_at_construction_naming_what_to_set(tmp_path: Path) -
     def build(**kwargs: Any) -> XentreeTranscriptExportOperator:
         return XentreeTranscriptExportOperator(task_id="x", output_path=str(tmp_path / "x.jsonl"), **kwargs)
 
-    with pytest.raises(XentreeConfigError, match="redaction_key_conn_id .*redaction_key_variable"):
+    with pytest.raises(XentreeConfigError, match=r"redaction_key_conn_id .*redaction_key_variable"):
         build(redact=["email"], redaction="hash")
-    with pytest.raises(XentreeConfigError, match="unknown field.*'text'.*valid: id, session_id"):
+    with pytest.raises(XentreeConfigError, match=r"unknown field.*'text'.*valid: id, session_id"):
         build(fields=["id", "text"])
     with pytest.raises(XentreeConfigError, match=r"pattern_1 '\(unclosed' is not a valid regex"):
         build(redact=["email", "(unclosed"])
