@@ -375,3 +375,23 @@ def test_a_message_without_a_time_is_a_clear_error(tmp_path, monkeypatch):
         with pytest.raises(XentreeResponseError, match=r"conversation 'c1'.*'created_at'"):
             export(tmp_path, "x.jsonl", _day(3))
     assert not (tmp_path / "x.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"list_shape": "envelope", "envelope_key": "data"},
+        {"list_shape": "page", "ignore_offset": True},
+        {"timestamp_style": "offset"},
+        {"timestamp_style": "fractional"},
+    ],
+)
+def test_every_api_variant_gives_the_same_messages(world, tmp_path, variant):
+    window = _day(6)
+    _, reference = export(tmp_path, "reference.jsonl", window)
+    world(**variant)
+    _, path = export(tmp_path, "variant.jsonl", window, page_size=5)
+    ids = [[m["id"] for m in r["messages"]] for r in jsonl(path)]
+    assert ids == [[m["id"] for m in r["messages"]] for r in jsonl(reference)]
+    if variant.get("timestamp_style") != "fractional":
+        assert path.read_bytes() == reference.read_bytes()
