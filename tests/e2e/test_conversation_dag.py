@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from test_transcript_dag import _states, _xcom
+from test_transcript_dag import _asset_event_extras, _states, _xcom
 
 from xentree_provider.testing import SandboxServer
 
@@ -51,18 +51,9 @@ def test_example_dag_exports_a_day_masked_and_a_rerun_writes_the_same_bytes(worl
     assert set(summary["redactions"]) == {"email", "phone"}
     assert summary["redactions"]["email"] > 0 and "[email]" in gzip.decompress(first).decode()
 
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        events = (
-            session.query(AssetEvent)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetModel.uri == f"file://{tmp_path}/conversations")
-            .all()
-        )
-        assert events and events[-1].extra["path"] == f"file://{expected}"
-        assert events[-1].extra["messages"] == len(messages)
+    events = _asset_event_extras(f"file://{tmp_path}/conversations")
+    assert events and events[-1]["path"] == f"file://{expected}"
+    assert events[-1]["messages"] == len(messages)
 
     rerun = dag.test(logical_date=day + timedelta(days=1))
     assert str(rerun.state).endswith("success")

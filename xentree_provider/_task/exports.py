@@ -8,8 +8,6 @@ for a window to settle, the atomic write with its cleanup, and the summary on th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -25,25 +23,11 @@ from xentree_provider.exports.writers import BINARY_FORMATS, EXPORT_FORMATS
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, ObjectStoragePath
 
-__all__ = ["COMPRESSIONS", "DEFAULT_SETTLE", "ExportArguments", "ExportsToFile", "export_arguments"]
+__all__ = ["COMPRESSIONS", "DEFAULT_SETTLE", "ExportsToFile", "export_arguments"]
 
 COMPRESSIONS = (None, "gzip")
 DEFAULT_SETTLE = timedelta(minutes=5)
 _Result = TypeVar("_Result")
-
-
-@dataclass(frozen=True)
-class ExportArguments:
-    """The checked common arguments, set on the operator by :meth:`ExportsToFile.set_export_arguments`."""
-
-    export_format: str
-    compression: str | None
-    max_workers: int
-    page_size: int
-    settle: float
-    stale_temp_age: float
-    asset: Asset | None
-    redaction_options: RedactionOptions
 
 
 def export_arguments(
@@ -63,9 +47,10 @@ def export_arguments(
     redaction_key_conn_id: str | None,
     redaction_key_variable: str | None,
     available_fields: Sequence[str],
-) -> ExportArguments:
+) -> dict[str, Any]:
     """Check the arguments every file export takes (``ValueError`` / ``XentreeConfigError`` naming the
-    argument) and add the output Asset to the operator's ``outlets`` in ``kwargs``.
+    argument) and add the output Asset to the operator's ``outlets`` in ``kwargs``; return the checked
+    values by the attribute names of :class:`ExportsToFile` (for :meth:`ExportsToFile.set_export_arguments`).
 
     ``available_fields`` are the top-level fields of the export's records, in file order (what
     ``fields`` may keep); see :func:`xentree_provider._task.redaction.redaction_options`.
@@ -82,7 +67,7 @@ def export_arguments(
         )
     outlet = resolve_asset(asset, output_path)
     add_outlet(kwargs, outlet)
-    return ExportArguments(
+    return dict(
         export_format=export_format,
         compression=compression,
         max_workers=bounded_int_argument(max_workers, "max_workers", MAX_WORKERS_LIMIT),
@@ -125,10 +110,10 @@ class ExportsToFile(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook):
     )
     log: Any
 
-    def set_export_arguments(self, arguments: ExportArguments) -> None:
-        """Keep the checked common arguments as attributes of the operator."""
-        for argument in dataclass_fields(arguments):
-            setattr(self, argument.name, getattr(arguments, argument.name))
+    def set_export_arguments(self, arguments: Mapping[str, Any]) -> None:
+        """Keep the checked common arguments (from :func:`export_arguments`) as attributes."""
+        for name, value in arguments.items():
+            setattr(self, name, value)
 
     def _destination(self) -> ObjectStoragePath:
         from xentree_provider._task.outputs import file_destination
