@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from tiny_http import Request, json_answer, serve
 
+from xentree_provider._compat import TaskDeferred
 from xentree_provider.api.errors import XentreeConfigError, XentreeResponseError, XentreeServerError
 from xentree_provider.api.timestamps import parse_timestamp
 from xentree_provider.conversations.schema import CSV_COLUMNS
@@ -395,3 +396,22 @@ def test_every_api_variant_gives_the_same_messages(world, tmp_path, variant):
     assert ids == [[m["id"] for m in r["messages"]] for r in jsonl(reference)]
     if variant.get("timestamp_style") != "fractional":
         assert path.read_bytes() == reference.read_bytes()
+
+
+def test_a_run_just_after_its_window_waits_to_settle_without_reading(world, tmp_path):
+    sandbox = world()
+    sandbox.reset_counters()
+    now = datetime.now(timezone.utc)
+    path = tmp_path / "today.jsonl"
+    op = XentreeConversationExportOperator(
+        task_id="settle", output_path=str(path), settle=timedelta(minutes=5)
+    )
+    context = _context(now - timedelta(days=1), now - timedelta(minutes=1))
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    assert type(deferred.value.trigger).__name__ == "DateTimeTrigger"
+    assert deferred.value.trigger.moment == context["data_interval_end"] + timedelta(minutes=5)
+    assert deferred.value.method_name == "execute_settled"
+    assert sandbox.counters()["requests_total"] == 0
+    result = op.execute_settled(context, {"status": "success"})
+    assert result["path"] == f"file://{path}" and path.exists()

@@ -19,6 +19,7 @@ from xentree_provider._task.redaction import RedactionOptions, redaction_options
 from xentree_provider.exports.fetching import MAX_WORKERS_LIMIT
 from xentree_provider.exports.window import TimeWindow
 from xentree_provider.exports.writers import BINARY_FORMATS, EXPORT_FORMATS
+from xentree_provider.tabular.parquet import require_pyarrow
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, ObjectStoragePath
@@ -114,6 +115,29 @@ class ExportsToFile(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook):
         """Keep the checked common arguments (from :func:`export_arguments`) as attributes."""
         for name, value in arguments.items():
             setattr(self, name, value)
+
+    #: What the exported records are called in log lines (e.g. ``"transcripts"``).
+    exported_records: str = "records"
+
+    def _selection(self, context: Context) -> Any:
+        """The run's selection (with a ``window`` and ``describe()``), before any request."""
+        raise NotImplementedError(f"{type(self).__name__} must define _selection()")
+
+    def _export(self, context: Context, selection: Any) -> dict[str, Any]:
+        """Select, fetch and write ``selection``; return the summary."""
+        raise NotImplementedError(f"{type(self).__name__} must define _export()")
+
+    def start_export(self, context: Context) -> dict[str, Any]:
+        """What ``execute`` does: resolve the window and check the output, the redaction key and
+        pyarrow before any request; wait for the window to settle (deferring to ``execute_settled``);
+        export."""
+        selection = self._selection(context)
+        self._destination()
+        self.redaction_options.record_redactor()  # a missing or bad key fails before the wait
+        if self.export_format in BINARY_FORMATS:
+            require_pyarrow()
+        self.wait_for_window(selection.window, selection.describe(), self.exported_records)
+        return self._export(context, selection)
 
     def _destination(self) -> ObjectStoragePath:
         from xentree_provider._task.outputs import file_destination

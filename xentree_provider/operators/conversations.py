@@ -25,8 +25,6 @@ from xentree_provider.conversations.schema import RECORD_FIELDS, export_schema
 from xentree_provider.conversations.selection import ConversationSelection
 from xentree_provider.exports.errors import XentreeEmptyWindowError
 from xentree_provider.exports.window import TimeWindow
-from xentree_provider.exports.writers import BINARY_FORMATS
-from xentree_provider.tabular.parquet import require_pyarrow
 
 if TYPE_CHECKING:
     from xentree_provider.redaction.records import RecordRedactor
@@ -220,6 +218,7 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("xentree_conn_id", "start", "end", "output_path", "output_conn_id")
+    exported_records = "messages"
     ui_color = "#fae8ff"
     summary_in_asset_event = ("path", "count", "messages", "bytes", "format", "window", "redactions")
 
@@ -280,14 +279,8 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
 
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
-        """Resolve the window and check the output (before any request); wait for it to settle; export."""
-        selection = self._selection(context)
-        self._destination()
-        self.redaction_options.record_redactor()  # a missing or bad key fails before the wait
-        if self.export_format in BINARY_FORMATS:
-            require_pyarrow()
-        self.wait_for_window(selection.window, selection.describe(), "messages")
-        return self._export(context, selection)
+        """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
+        return self.start_export(context)
 
     @fail_fast_on_bad_config
     def execute_settled(self, context: Context, event: Any = None) -> dict[str, Any]:

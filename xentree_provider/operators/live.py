@@ -22,7 +22,6 @@ from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage
 from xentree_provider._task.window import interval_window as export_window
 from xentree_provider.api.routes import route
 from xentree_provider.links.xentree import XentreeTranscriptLink
-from xentree_provider.tabular.parquet import require_pyarrow
 from xentree_provider.transcripts.errors import XentreeEmptyWindowError
 from xentree_provider.transcripts.exporter import ExportResult, TranscriptExporter
 from xentree_provider.transcripts.records import canonical_transcript
@@ -33,7 +32,7 @@ from xentree_provider.transcripts.selection import (
     Selection,
     TimeWindow,
 )
-from xentree_provider.transcripts.writers import BINARY_FORMATS, CSV_COLUMNS, EXPORT_FORMATS, RECORD_FIELDS
+from xentree_provider.transcripts.writers import CSV_COLUMNS, EXPORT_FORMATS, RECORD_FIELDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -119,6 +118,7 @@ class XentreeTranscriptExportOperator(ExportsToFile, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("xentree_conn_id", "start", "end", "output_path", "output_conn_id")
+    exported_records = "transcripts"
     operator_extra_links = (XentreeTranscriptLink(),)
     ui_color = "#e8f0fe"
 
@@ -183,13 +183,7 @@ class XentreeTranscriptExportOperator(ExportsToFile, BaseOperator):
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
-        selection = self._selection(context)  # before any request
-        self._destination()
-        self.redaction_options.record_redactor()  # a missing or bad key fails before the wait
-        if self.export_format in BINARY_FORMATS:
-            require_pyarrow()
-        self.wait_for_window(selection.window, selection.describe(), "transcripts")
-        return self._export(context, selection)
+        return self.start_export(context)
 
     @fail_fast_on_bad_config
     def execute_settled(self, context: Context, event: Any = None) -> dict[str, Any]:
