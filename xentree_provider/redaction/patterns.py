@@ -118,14 +118,19 @@ def _plausible_phone(candidate: str) -> bool:
     return not (dotted and len(groups) < 3)  # 1234.567890 is a decimal number
 
 
+_DIGITS = str.maketrans("", "", "0123456789")
+
+
 def _phone_spans(text: str) -> Iterator[tuple[int, int]]:
+    if len(text) - len(text.translate(_DIGITS)) < _PHONE_DIGITS[True][0]:
+        return  # too few digits for any phone number (most chat text): skip the scan
     position = 0
     while True:
         match = _PHONE_CANDIDATE.search(text, position)
         if match is None:
             return
         start, end = match.span()
-        found = _longest_phone(text, start, end)
+        found = _longest_phone(text, start, end) if end - start >= _PHONE_DIGITS[True][0] else None
         if found is not None:
             yield start, found
             position = found
