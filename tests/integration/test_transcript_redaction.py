@@ -222,3 +222,16 @@ def test_key_from_a_variable_gives_the_same_hashes_as_from_a_connection(
     )
     _export(tmp_path, "c.jsonl", redact=REDACT, redaction="hash", redaction_key_conn_id="redaction_key")
     assert (tmp_path / "v.jsonl").read_bytes() == (tmp_path / "c.jsonl").read_bytes()
+
+
+def test_lineage_schema_lists_the_columns_written(world: SandboxServer, tmp_path: Path) -> None:
+    def columns(**kwargs: Any) -> list[str]:
+        operator = XentreeTranscriptExportOperator(task_id="l", output_path=str(tmp_path / "l"), **kwargs)
+        facets = operator.get_openlineage_facets_on_start()
+        (output,) = facets.outputs
+        return [field.name for field in output.facets["schema"].fields]
+
+    assert columns(export_format="parquet") == [c.name for c in TRANSCRIPT_SCHEMA]
+    assert columns(export_format="parquet", fields=["turns"]) == ["id", "turns"]
+    assert columns(export_format="csv", fields=["created_at"]) == ["transcript_id", "created_at"]
+    assert columns(fields=["session_id", "turn_count"]) == ["id", "session_id", "turn_count"]

@@ -93,6 +93,21 @@ def test_two_numbers_side_by_side_are_two_matches() -> None:
     assert found("phone", text) == ["555-123-4567", "555-987-6543", "+44 20 7946 0958"]
 
 
+def test_a_number_after_a_list_of_numbers_is_found() -> None:
+    assert found("phone", "scores 12 15 18 20 22 then 555-123-4567") == ["555-123-4567"]
+    assert found("phone", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 +1 555 123 4567") == [
+        "+1 555 123 4567"
+    ]
+
+
+def test_long_runs_of_digits_separators_and_word_characters_are_no_false_hits() -> None:
+    redactor = TextRedactor(compile_patterns(["email", "phone"]))
+    for text in ("1 " * 20_000, "1-" * 20_000, "a." * 20_000 + "@", "(1)" * 10_000, "12:00 " * 5_000):
+        assert redactor.redact(text) == text
+    assert redactor.redact("x" * 40_000 + "@b.co") == "[email]"
+    assert redactor.counts_dict() == {"email": 1, "phone": 0}
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -303,3 +318,30 @@ def test_records_with_fields_only_and_no_redaction() -> None:
     assert records.apply(RECORD) == {"id": RECORD["id"], "turn_count": 2}
     assert records.counts() == {}
     assert not RecordRedactor().active
+
+
+_PIECES = st.one_of(
+    _EMAILS,
+    _international(),
+    st.sampled_from(
+        ["555-123-4567", "(555) 123-4567", "2026-12-01T10:00:00Z", "12:30", "ACME-42", "1 000 000"]
+    ),
+    st.text(alphabet=st.characters(exclude_characters="[]"), max_size=12),
+)
+
+
+@PROPERTY
+@given(st.lists(_PIECES, max_size=8), st.sampled_from([" ", ", ", "\n", " - ", "; "]))
+def test_after_redaction_no_pattern_matches_and_counts_equal_the_tokens(pieces: list[str], glue: str) -> None:
+    # pieces glued with spaces or punctuation: a token glued to a word ("a@b.co+1 555...") would be
+    # a new neighbour for the next match, and what was part of a word is not looked for after it
+    redactor = TextRedactor(compile_patterns(["email", "phone", r"\bACME-\d+\b"]))
+    out = redactor.redact(glue.join(pieces))
+    counts = redactor.counts_dict()
+    assert (out.count("[email]"), out.count("[phone]"), out.count("[redacted]")) == (
+        counts["email"],
+        counts["phone"],
+        counts["pattern_1"],
+    )
+    again = TextRedactor(compile_patterns(["email", "phone", r"\bACME-\d+\b"]))
+    assert again.redact(out) == out  # nothing left to find

@@ -45,17 +45,19 @@ _EMAIL = re.compile(
 # -- phone -------------------------------------------------------------------------------------------
 # Candidates: an optional "+", then groups of digits (a group may stand in parentheses, as an area
 # code or the "(0)" of "+44 (0)20"), one separator (space, no-break space, "-" or ".") between
-# groups. Never inside a word, an id or a longer number, never followed by more of a date or time.
+# groups. Never inside a word, an id or a longer number (an area code in parentheses may follow a
+# word: "me(555) 123-4567"), never followed by more of a date or time.
 _SEPARATOR = "[ \u00a0.\\-]"
+_MAX_GROUPS = 8  # more than a phone number has: a candidate stays short, the scan stays linear
 _PHONE_CANDIDATE = re.compile(
-    r"(?<![\w+/.\-])"
-    r"\+?(?:\(\d{1,5}\)|\d{1,15})"
-    rf"(?:{_SEPARATOR}?\(\d{{1,5}}\)|(?<=\))[ \u00a0]?\d{{1,15}}|{_SEPARATOR}\d{{1,15}})*"
-    r"(?![\w+]|[./:\-]\d|[ \u00a0]\d)"
+    r"(?:(?<![\w+/.\-])\+?(?:\(\d{1,5}\)|\d{1,15})|(?<![\d)])\(\d{1,5}\))"
+    rf"(?:{_SEPARATOR}?\(\d{{1,5}}\)|(?<=\))[ \u00a0]?\d{{1,15}}|{_SEPARATOR}\d{{1,15}}){{0,{_MAX_GROUPS}}}"
+    r"(?![\w+]|[./:\-]\d)"
 )
 _GROUPS = re.compile(r"\d+")
 _PHONE_DIGITS = {True: (8, 15), False: (10, 15)}  # (with "+" or "00", national): E.164 has at most 15
 _NATIONAL_GROUP_MAX = 8
+_MAX_PHONE_GROUPS = {True: 7, False: 5}  # +33 6 12 34 56 78; 06 12 34 56 78
 _ISO_DATE = re.compile(r"(?<!\d)\d{4}[-.]\d\d[-.]\d\d(?!\d)|(?<!\d)\d\d[-.]\d\d[-.]\d{4}(?!\d)")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _THOUSANDS = re.compile(r"\d{1,3}(?:([ \u00a0.])\d{3})+")
@@ -98,10 +100,16 @@ def _plausible_phone(candidate: str) -> bool:
     low, high = _PHONE_DIGITS[international]
     if not low <= digits <= high:
         return False
+    if len(groups) > _MAX_PHONE_GROUPS[international]:
+        return False
     if candidate.startswith("+"):
         return True
     if len(groups) < 2 or max(len(group) for group in groups) > _NATIONAL_GROUP_MAX:
         return False  # one bare run of digits is an id, a count or an epoch as often as a phone
+    if len(groups) >= 4 and not candidate.startswith(("0", "(")):
+        return False  # 12 15 18 20 22 is a list of numbers; national forms of 4+ groups start with 0
+    if sum(len(group) == 1 for group in groups) > 1:
+        return False
     if _ISO_DATE.search(candidate) or _IPV4.fullmatch(candidate):
         return False
     if "(" not in candidate and _THOUSANDS.fullmatch(candidate):
@@ -110,19 +118,25 @@ def _plausible_phone(candidate: str) -> bool:
     return not (dotted and len(groups) < 3)  # 1234.567890 is a decimal number
 
 
+_DIGITS = str.maketrans("", "", "0123456789")
+
+
 def _phone_spans(text: str) -> Iterator[tuple[int, int]]:
+    if len(text) - len(text.translate(_DIGITS)) < _PHONE_DIGITS[True][0]:
+        return  # too few digits for any phone number (most chat text): skip the scan
     position = 0
     while True:
         match = _PHONE_CANDIDATE.search(text, position)
         if match is None:
             return
         start, end = match.span()
-        found = _longest_phone(text, start, end)
+        found = _longest_phone(text, start, end) if end - start >= _PHONE_DIGITS[True][0] else None
         if found is not None:
             yield start, found
             position = found
-        else:
-            position = end
+        else:  # a number may start at a later group ("12 15 18 20 22 555-123-4567")
+            space = re.search(r"\d[ \u00a0]", text[start:end])
+            position = start + space.end() if space else end
 
 
 def _longest_phone(text: str, start: int, end: int) -> int | None:
