@@ -499,6 +499,10 @@ def test_outputs_are_byte_identical_to_the_local_executor_run(
     assert any(name.startswith("exports/") for name in celery_files)
     different = [name for name in celery_files if masked(celery_files[name]) != masked(local_files[name])]
     assert not different, different
+    # The data files hold no generation moment: identical without any masking.
+    data_files = [name for name in celery_files if name.startswith(("exports/", "scale/"))]
+    assert len(data_files) == 1 + len(EXPORT_WINDOWS)
+    assert all(celery_files[name].read_bytes() == local_files[name].read_bytes() for name in data_files)
     print(
         f"\n{len(celery_files)} output files byte-identical on CeleryExecutor and LocalExecutor "
         f"(celery pass {celery_pass.seconds:.0f}s, local pass {local_pass.seconds:.0f}s)"
