@@ -39,13 +39,20 @@ def answer(limiter: Throttle, *, throttled: bool = False) -> None:
     limiter.throttled(ticket) if throttled else limiter.accepted(ticket)
 
 
-def test_the_first_429s_pace_just_below_what_was_accepted() -> None:
+def start_pacing(limiter: Throttle, clock: Clock, accepted: int = 10, every: float = 0.01) -> None:
+    """``accepted`` answers ``every`` seconds apart, then a burst of 429s to tries started with them."""
+    for _ in range(accepted):
+        clock.now += every
+        answer(limiter)
+    burst = [limiter.reserve() for _ in range(8)]  # a quarter of the latest answers
+    for ticket in burst:
+        limiter.throttled(ticket)
+
+
+def test_a_burst_of_429s_paces_just_below_what_was_accepted() -> None:
     clock = Clock()
     limiter = Throttle(clock=clock)
-    for _ in range(40):  # 40 answers over the last second
-        clock.now += 0.025
-        answer(limiter)
-    answer(limiter, throttled=True)
+    start_pacing(limiter, clock, accepted=40, every=0.025)  # 40 answers over the last second
     assert limiter.rate == pytest.approx(module.BACKOFF * 40, rel=0.05)
     assert limiter.cuts == 1
 
@@ -53,11 +60,8 @@ def test_the_first_429s_pace_just_below_what_was_accepted() -> None:
 def test_a_429_to_a_try_started_before_the_cut_is_not_a_second_cut() -> None:
     clock = Clock()
     limiter = Throttle(clock=clock)
-    for _ in range(10):
-        clock.now += 0.01
-        answer(limiter)
     early = limiter.reserve()  # sent before the cut, answered after it
-    answer(limiter, throttled=True)
+    start_pacing(limiter, clock)
     limiter.throttled(early)
     limiter.throttled()  # no ticket: nothing known about its pace
     assert limiter.cuts == 1
@@ -66,10 +70,7 @@ def test_a_429_to_a_try_started_before_the_cut_is_not_a_second_cut() -> None:
 def test_the_rate_is_probed_upward_but_never_past_the_cap() -> None:
     clock = Clock()
     limiter = Throttle(max_rate=50.0, clock=clock)
-    for _ in range(10):
-        clock.now += 0.05
-        answer(limiter)
-    answer(limiter, throttled=True)
+    start_pacing(limiter, clock, every=0.05)
     cut = limiter.rate
     assert cut is not None and cut < 50
     for _ in range(20):
@@ -85,10 +86,7 @@ def test_the_rate_is_probed_upward_but_never_past_the_cap() -> None:
 def test_a_pace_nobody_keeps_is_not_probed_upward() -> None:
     clock = Clock()
     limiter = Throttle(clock=clock)
-    for _ in range(10):
-        clock.now += 0.01
-        answer(limiter)
-    answer(limiter, throttled=True)
+    start_pacing(limiter, clock)
     paced = limiter.rate
     clock.now += 60.0  # every worker waits out a Retry-After: no answers, no growth
     assert limiter.reserve().wait == 0.0 and limiter.rate == paced
@@ -98,10 +96,7 @@ def test_slots_are_cut_floored_and_regrown() -> None:
     clock = Clock()
     limiter = Throttle(max_concurrency=16, clock=clock)
     assert limiter.concurrency == 16
-    for _ in range(10):
-        clock.now += 0.01
-        answer(limiter)
-    answer(limiter, throttled=True)
+    start_pacing(limiter, clock)
     assert limiter.concurrency == 12
     limiter._limit = 1.0  # as after many cuts: the floor holds at the next one
     for _ in range(40):
@@ -113,14 +108,23 @@ def test_slots_are_cut_floored_and_regrown() -> None:
     assert limiter.concurrency == 16
 
 
-def test_429s_that_pacing_does_not_stop_end_the_pacing() -> None:
+def test_scattered_429s_do_not_slow_everything_down() -> None:
     clock = Clock()
     limiter = Throttle(clock=clock)
-    for n in range(2000):  # 6% of the answers are 429s, whatever the pace
+    for n in range(2000):  # 6% of the answers are 429s, spread out: each waits its own Retry-After
+        clock.now += 0.005
+        answer(limiter, throttled=n % 17 == 0)
+    assert (limiter.cuts, limiter.rate) == (0, None)
+
+
+def test_429s_that_pacing_does_not_make_rarer_end_the_pacing() -> None:
+    clock = Clock()
+    limiter = Throttle(clock=clock)
+    start_pacing(limiter, clock)  # looks like a rate limit at first
+    for n in range(2000):  # then 6% of the answers are 429s, whatever the pace
         ticket = limiter.reserve()
         clock.now += max(ticket.wait, 0.005)
         limiter.throttled(ticket) if n % 17 == 0 else limiter.accepted(ticket)
-    assert limiter.cuts >= 1
     assert limiter.background_spells >= 1 and limiter.rate is None
     assert 0.0 < limiter.background <= module.MAX_BACKGROUND
 

@@ -42,6 +42,5 @@ def test_a_storm_of_429s_that_pacing_cannot_help_is_ridden_out_unpaced(seed: int
     shape = {"requests": 350, "workers": 16, "latency": 0.03, "policy": policy, "seed": seed}
     adaptive = export(Server(**storm), **shape)  # type: ignore[arg-type]
     fixed = export(Server(**storm), **shape, adapt=False)  # type: ignore[arg-type]
-    assert adaptive.throttle.background_spells >= 1
-    assert adaptive.throttle.rate is None  # pacing was dropped
-    assert adaptive.elapsed <= 1.5 * fixed.elapsed
+    assert adaptive.throttle.rate is None  # not paced (or pacing was dropped)
+    assert adaptive.elapsed <= 1.25 * fixed.elapsed

@@ -12,8 +12,10 @@ policy); the throttle decides the pace of everything else.
   ``Retry-After``; so the throttle paces the requests a little (``BACKOFF``) below its estimate ``E`` of
   ``R`` and probes upward, aiming to meet almost no 429:
 
-  - the first 429s: ``E`` is guessed from the rate answers were accepted at so far, and while it is a
-    guess the pace doubles every ``DOUBLING`` seconds' worth of accepted answers;
+  - pacing starts when a share (``START_SHARE``) of the latest answers are 429s: unpaced, a rate limit
+    refuses most of a burst, while a storm's scattered 429s are each left to their Retry-After. ``E``
+    is first guessed from the rate answers were accepted at so far, and while it is a guess the pace
+    doubles every ``DOUBLING`` seconds' worth of accepted answers;
   - a 429 at a pace the estimate allowed: the probe stops, and once ``SHARE_ANSWERS`` more tries at
     that pace are answered, ``E = pace x (share accepted)`` (a bucket refuses ``1 - R / pace`` of
     them). Far above the limit (``FAR_SHARE`` refused) the pace is halved and measured again;
@@ -55,14 +57,16 @@ _log = logging.getLogger(__name__)
 WINDOW = 2.0
 #: Below this much history the estimate divides by it (the first answers come in a burst).
 MIN_WINDOW = 0.05
-#: Pacing starts only when the window holds this many answers, one of them accepted: with fewer there
-#: is no rate to measure (a lone 429 is answered by its own Retry-After alone). As many 429s at a pace
-#: with none accepted halve it.
+#: Pacing starts only after this many 429s (and one accepted answer): a lone 429 is answered by its
+#: own Retry-After alone. As many 429s at a pace with none accepted halve it.
 MIN_EVIDENCE = 5
 #: Answers counted after a 429 at a pace before their share of 429s is trusted...
 SHARE_ANSWERS = 10
 #: ...and accepted answers after it without another 429 that show it was a lone one.
 RELEASE_ANSWERS = 20
+#: Pacing starts when at least ``MIN_EVIDENCE`` of the latest ``CLEAN_ANSWERS`` answers, and this
+#: share of them, were 429s.
+START_SHARE = 0.2
 #: At least this share of 429s at a pace means it is far above the limit.
 FAR_SHARE = 0.7
 #: The pace is set to this share of the estimated limit.
@@ -243,11 +247,11 @@ class Throttle:
 
     def _worth_pacing(self) -> bool:
         accepted = sum(1 for _, was_429 in self._answers if not was_429)
-        if accepted == 0 or len(self._answers) < MIN_EVIDENCE:
+        throttled = sum(self._recent)
+        if accepted == 0 or throttled < MIN_EVIDENCE:
             return False
-        return self._background == 0.0 or (
-            len(self._recent) == CLEAN_ANSWERS and sum(self._recent) / CLEAN_ANSWERS > self._bar()
-        )
+        # Unpaced, a rate limit refuses a large share; a storm's few 429s are left to their Retry-After.
+        return throttled / len(self._recent) >= max(START_SHARE, self._bar())
 
     def _bar(self) -> float:
         """The share of 429s above which they are not background."""
