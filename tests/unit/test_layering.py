@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "xentree_provider"
 
 # Packages of pure logic: no Airflow, and nothing from the Airflow-side packages of this provider.
-PURE = ("api", "transcripts", "membership", "reporting", "conditions", "knowledge", "tabular")
+PURE = ("api", "transcripts", "membership", "reporting", "conditions", "knowledge", "tabular", "redaction")
 AIRFLOW_SIDE = ("hooks", "_task", "operators", "sensors", "triggers", "links", "testing")
 # What each pure package may use of this provider besides itself (api is the bottom layer).
 PURE_MAY_USE = {
@@ -27,6 +27,7 @@ PURE_MAY_USE = {
     "conditions": ("api", "transcripts"),
     "knowledge": ("tabular",),
     "tabular": ("api",),
+    "redaction": ("api",),
 }
 HOOKS_MAY_NOT_USE = ("operators", "sensors", "triggers", "_task", "links")
 # Outside the package, only these trees may import the test kit.

@@ -19,6 +19,7 @@ from xentree_provider._task.arguments import bounded_int_argument, duration_argu
 from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
+from xentree_provider._task.redaction import redaction_options
 from xentree_provider._task.window import interval_window as export_window
 from xentree_provider.api.routes import route
 from xentree_provider.links.xentree import XentreeTranscriptLink
@@ -33,7 +34,7 @@ from xentree_provider.transcripts.selection import (
     Selection,
     TimeWindow,
 )
-from xentree_provider.transcripts.writers import BINARY_FORMATS, CSV_COLUMNS, EXPORT_FORMATS
+from xentree_provider.transcripts.writers import BINARY_FORMATS, CSV_COLUMNS, EXPORT_FORMATS, RECORD_FIELDS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context, ObjectStoragePath
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 COMPRESSIONS = (None, "gzip")
-SUMMARY_IN_ASSET_EVENT = ("path", "count", "bytes", "format", "window")
+SUMMARY_IN_ASSET_EVENT = ("path", "count", "bytes", "format", "window", "redactions")
 DEFAULT_SETTLE = timedelta(minutes=5)
 
 
@@ -77,7 +78,13 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
     The output is registered as an Airflow Asset outlet (URI derived from ``output_path``, see
     ``asset``) whose events carry the written path, and as OpenLineage output when the OpenLineage
     provider is installed. Returns ``{"path", "count", "turns", "bytes", "format", "compression",
-    "window", "missing", "asset"}``.
+    "window", "missing", "asset", "redactions"}``; ``redactions`` counts the matches replaced per
+    pattern (``{"email": 3, "phone": 1, "pattern_1": 0}``, ``{}`` without ``redact``).
+
+    ``redact`` replaces e-mail addresses, phone numbers or custom regex matches in every free-text
+    field (turn texts; ids and timestamps are never touched) with a mask or a keyed hash, and
+    ``fields`` keeps only some top-level fields: see the redaction page of the docs. Pattern-based:
+    not a guarantee that no personal data remains.
 
     :param output_path: destination (templated): an absolute local path or a URL (``file://``,
         ``s3://``, ``gs://``, ...).
@@ -101,6 +108,15 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
     :param asset: the Asset outlet: None derives it from ``output_path`` (its static directory when
         the path is templated), a string is an Asset URI, an ``Asset`` is used as is, False disables.
     :param hook_overrides: keyword overrides for the hook (``timeout``, ``max_retries``, ...).
+    :param redact: what to redact: ``"email"``, ``"phone"`` and custom regexes (compiled when the
+        task is built), in any mix; None (the default) redacts nothing.
+    :param redaction: ``"mask"`` (``[email]``, ``[phone]``, ``[redacted]``) or ``"hash"``
+        (``[email:<16 hex of HMAC-SHA256>]``, stable for a key, so it joins across files).
+    :param fields: the top-level fields to write (of ``id``, ``session_id``, ``session_started_at``,
+        ``session_ended_at``, ``created_at``, ``turn_count``, ``turns``); ``id`` is always written.
+        None writes all.
+    :param redaction_key_conn_id: with ``hash``, a connection whose password is the HMAC key.
+    :param redaction_key_variable: with ``hash``, or the name of an Airflow Variable holding the key.
     :param stale_temp_age: after a successful write, hidden temporaries of the same ``output_path``
         last modified at least this long ago (a ``timedelta`` or seconds; default one hour) are taken
         for killed tries' and removed. Younger ones may belong to a try still running and are kept, as
@@ -130,6 +146,11 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         asset: Asset | str | bool | None = None,
         hook_overrides: Mapping[str, Any] | None = None,
         stale_temp_age: timedelta | float = timedelta(hours=1),
+        redact: Sequence[str] | str | None = None,
+        redaction: str = "mask",
+        fields: Sequence[str] | None = None,
+        redaction_key_conn_id: str | None = None,
+        redaction_key_variable: str | None = None,
         **kwargs: Any,
     ) -> None:
         if export_format not in EXPORT_FORMATS:
@@ -151,6 +172,14 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         stale_seconds = duration_argument(stale_temp_age, "stale_temp_age")
         lag_seconds = duration_argument(max_arrival_lag, "max_arrival_lag", positive=True)
         settle_seconds = duration_argument(settle, "settle")
+        self.redaction_options = redaction_options(
+            redact=redact,
+            redaction=redaction,
+            fields=fields,
+            key_conn_id=redaction_key_conn_id,
+            key_variable=redaction_key_variable,
+            available_fields=RECORD_FIELDS,
+        )
         outlet = resolve_asset(asset, output_path)
         add_outlet(kwargs, outlet)
         super().__init__(**kwargs)
@@ -176,6 +205,7 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
         selection = self._selection(context)  # before any request
         self._destination()
+        self.redaction_options.record_redactor()  # a missing or bad key fails before the wait
         if self.export_format in BINARY_FORMATS:
             require_pyarrow()
         end, now = selection.window.end, datetime.now(timezone.utc)
@@ -209,6 +239,7 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         from xentree_provider._task.outputs import atomic_write, remove_stale_temporaries
 
         destination = self._destination()
+        redactor = self.redaction_options.record_redactor()  # the key is read before any request
         base_url = self.hook.settings.base_url
         XentreeTranscriptLink.persist(context, base_url)
         exporter = TranscriptExporter(
@@ -228,9 +259,16 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         self.log.info("Writing %d transcript(s) to %s", len(ids), destination)
         binary = self.export_format in BINARY_FORMATS
         with atomic_write(destination, binary=binary, compress=self.compression == "gzip") as stream:
-            result = exporter.write(ids, stream, self.export_format)
+            result = exporter.write(
+                ids,
+                stream,
+                self.export_format,
+                prepare=redactor.apply if redactor.active else None,
+                fields=redactor.fields,
+            )
         remove_stale_temporaries(destination, min_age=self.stale_temp_age, log=self.log)
         summary = self._summary(str(destination), int(destination.stat().st_size), selection.window, result)
+        summary["redactions"] = redactor.counts()
         self.record_lineage(self._lineage(summary["bytes"], result.rows))
         self._announce(context, summary)
         return summary
@@ -260,7 +298,8 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
     def _lineage(self, size: int | None = None, rows: int | None = None) -> Lineage:
         source = ApiInput(self.hook.settings.base_url, route("list_transcripts").path)
         destination = str(self._destination())
-        return Lineage((source,), (FileOutput(destination, export_schema(self.export_format), rows, size),))
+        schema = export_schema(self.export_format, self.redaction_options.fields)
+        return Lineage((source,), (FileOutput(destination, schema, rows, size),))
 
     def planned_lineage(self) -> Lineage:
         """The transcripts endpoint and the export file (for OpenLineage)."""

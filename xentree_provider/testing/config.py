@@ -17,6 +17,8 @@ TokenResponseStyle = Literal["refresh", "expires_in"]
 RetryAfterStyle = Literal["seconds", "date", "none"]
 ResetPhase = Literal["before", "after"]
 
+#: The most organizations a sandbox seeds (``SandboxConfig.organizations``).
+MAX_ORGANIZATIONS = 99
 _RATES = ("error_rate", "reset_rate", "html_error_rate", "malformed_json_rate", "truncated_json_rate")
 
 
@@ -119,6 +121,9 @@ class SandboxConfig:
     days: int = 28
     anchor: str | None = None
     members_per_org: int = 40
+    organizations: int = 3
+    """How many organizations: the named three (Acme Learning, Globex, Initech) first, then generated
+    ones (``org04``, ``org05``...), each owned by the primary user, with ``members_per_org`` members."""
     directory_members: int = 250
     list_shape: ListShape = "array"
     envelope_key: EnvelopeKey = "items"
@@ -155,6 +160,8 @@ class SandboxConfig:
             raise ValueError("days must be >= 1")
         if self.members_per_org < 2:
             raise ValueError("members_per_org must be >= 2")
+        if not 1 <= self.organizations <= MAX_ORGANIZATIONS:
+            raise ValueError(f"organizations must be between 1 and {MAX_ORGANIZATIONS}")
         if self.directory_members < 0:
             raise ValueError("directory_members must be >= 0")
         if self.token_lifetime <= 0 or self.refresh_lifetime <= 0:

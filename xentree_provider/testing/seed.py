@@ -81,6 +81,8 @@ _ORGS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("Globex", "globex", "Globex corporate English programme", ("Operations", "Finance", "Field")),
     ("Initech", "initech", "Initech pilot (two owners)", ("Engineering", "QA")),
 )
+#: The teams of every generated organization (past the named ones in ``_ORGS``).
+_GENERATED_TEAMS = ("North", "South", "East", "West")
 _TOPICS = (
     "onboarding",
     "launch plan",
@@ -352,7 +354,7 @@ class World:
         self.users[self.primary.id] = self.primary
         counter = 0
         acme_users: list[User] = []
-        for org_index, (name, slug, description, teams) in enumerate(_ORGS):
+        for org_index, (name, slug, description, teams) in enumerate(_ORGS[: config.organizations]):
             org = Organization(
                 id=hashed_id("org", self.seed, slug),
                 name=name,
@@ -394,6 +396,7 @@ class World:
             user = self._new_user(rng, counter, "learners.acme.example")
             team = self.first_org.teams[rng.randrange(len(self.first_org.teams))]
             self.learners[self.first_org.id][user.id] = team.id
+        self._build_generated_organizations(counter)
         for name, scopes in KEY_SCOPES.items():
             key = "xntr-" + random_token(secret_rng, 64)
             self.api_keys[key] = ApiKey(name, key, scopes, self.primary.id, self.first_org.id)
@@ -402,6 +405,36 @@ class World:
         self.api_keys[demo_key] = ApiKey(
             DEMO_KEY_NAME, demo_key, ALL_SCOPES, self.primary.id, self.first_org.id, tuple(self.orgs)
         )
+
+    def _build_generated_organizations(self, counter: int) -> None:
+        """Organizations past the named ones (``config.organizations`` > 3), Ada owning each.
+
+        Built last, from their own random generator, so that the named organizations, their members
+        and the directory's learners are the same whatever the number of organizations.
+        """
+        rng = random.Random(f"{self.seed}:generated-organizations")
+        for org_index in range(len(_ORGS), self.config.organizations):
+            slug = f"org{org_index + 1:02d}"
+            org = Organization(
+                id=hashed_id("org", self.seed, slug),
+                name=f"Sandbox Organization {org_index + 1:02d}",
+                slug=slug,
+                description="A generated organization (SandboxConfig.organizations)",
+                created_at=self.start_us - rng.randint(30, 250) * DAY_US,
+                teams=[Team(hashed_id("team", self.seed, slug, t), t) for t in _GENERATED_TEAMS],
+            )
+            self.orgs[org.id] = org
+            people = [self.primary]
+            while len(people) < self.config.members_per_org:
+                counter += 1
+                people.append(self._new_user(rng, counter, f"{slug}.example"))
+            roster: dict[str, Member] = {}
+            for pos, user in enumerate(people):
+                team = org.teams[rng.randrange(len(org.teams))]
+                joined = org.created_at + rng.randint(0, 20) * DAY_US + rng.randint(0, DAY_US - 1)
+                roster[user.id] = Member(user.id, self._role_for(org_index, pos, user), team.id, joined)
+            self.members[org.id] = roster
+            self.learners[org.id] = {}
 
     def _role_for(self, org_index: int, pos: int, user: User) -> str:
         if pos == 0:

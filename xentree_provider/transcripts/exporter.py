@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -219,9 +219,22 @@ class TranscriptExporter:
                 for _, future in pending:
                     future.cancel()
 
-    def write(self, ids: Sequence[str], stream: IO[Any], export_format: str) -> ExportResult:
-        """Fetch ``ids`` and write them to ``stream`` in order (binary for Parquet, else text)."""
-        writer = record_writer(export_format, stream)
+    def write(
+        self,
+        ids: Sequence[str],
+        stream: IO[Any],
+        export_format: str,
+        *,
+        prepare: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> ExportResult:
+        """Fetch ``ids`` and write them to ``stream`` in order (binary for Parquet, else text).
+
+        :param prepare: applied to each canonical record before it is written (e.g.
+            :meth:`xentree_provider.redaction.RecordRedactor.apply`).
+        :param fields: the top-level record fields written (None: all); ``prepare`` keeps the same.
+        """
+        writer = record_writer(export_format, stream, fields)
         writer.header()
         result = ExportResult(listed=len(ids))
         last_log = time.monotonic()
@@ -230,7 +243,7 @@ class TranscriptExporter:
                 self.log.warning("Transcript %s was deleted after it was listed; it is not exported", tid)
                 result.missing.append(tid)
                 continue
-            result.rows += writer.write(record)
+            result.rows += writer.write(prepare(record) if prepare is not None else record)
             result.count += 1
             result.turns += len(record["turns"])
             if time.monotonic() - last_log > 30:

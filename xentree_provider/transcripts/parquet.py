@@ -10,11 +10,11 @@ over, so memory holds one group at most; the bytes depend only on the records (s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from xentree_provider.tabular.parquet import ParquetRows
-from xentree_provider.transcripts.schema import TRANSCRIPT_SCHEMA
+from xentree_provider.transcripts.schema import transcript_schema
 
 __all__ = ["TRANSCRIPTS_PER_ROW_GROUP", "ParquetTranscriptWriter"]
 
@@ -22,11 +22,20 @@ TRANSCRIPTS_PER_ROW_GROUP = 1_000
 
 
 class ParquetTranscriptWriter:
-    """A record writer (see :mod:`~xentree_provider.transcripts.writers`) on a binary stream."""
+    """A record writer (see :mod:`~xentree_provider.transcripts.writers`) on a binary stream.
 
-    def __init__(self, stream: IO[bytes], *, row_group_size: int | None = None) -> None:
+    With ``fields``, the schema is the fixed one without the columns of the fields left out.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        row_group_size: int | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> None:
         group = row_group_size or TRANSCRIPTS_PER_ROW_GROUP
-        self.rows = ParquetRows(stream, TRANSCRIPT_SCHEMA, row_group_size=group)
+        self.rows = ParquetRows(stream, transcript_schema(fields), row_group_size=group)
 
     def header(self) -> None:
         """Parquet's header is written with the first group."""
