@@ -325,11 +325,12 @@ def test_redaction_is_deterministic() -> None:
 @pytest.mark.parametrize(
     ("redact", "message"),
     [
-        (["[unclosed"], "pattern_1 '[unclosed' is not a valid regex"),
-        (["email", "a*"], "pattern_1 'a*' matches the empty string"),
-        (["email", "ok", r"(?=x)"], "pattern_2 '(?=x)' matches the empty string"),
-        ([""], "pattern_1 must be a non-empty regex string"),
-        ([3], "pattern_1 must be a non-empty regex string"),
+        (["[unclosed"], "redact[0] (pattern_1) '[unclosed' is not a valid regex"),
+        (["email", "a*"], "redact[1] (pattern_1) 'a*' matches the empty string"),
+        (["email", "ok", r"(?=x)"], "redact[2] (pattern_2) '(?=x)' matches the empty string"),
+        ([""], "redact[0] (pattern_1) must be a non-empty regex string"),
+        ([3], "redact[0] (pattern_1) must be a non-empty regex string"),
+        (["phone", "re:"], "redact[1] (pattern_1) must be a non-empty regex string"),
         (["email", "email"], "redact lists 'email' twice"),
         ({"email": 1}, "redact must be a list"),
     ],
@@ -337,6 +338,40 @@ def test_redaction_is_deterministic() -> None:
 def test_bad_patterns_fail_naming_the_pattern(redact: object, message: str) -> None:
     with pytest.raises(XentreeConfigError, match=re.escape(message)):
         compile_patterns(redact)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("entry", "meant"),
+    [
+        ("Email", "email"),
+        ("EMAIL", "email"),
+        ("emails", "email"),
+        ("e-mail", "email"),
+        ("mail", "email"),
+        ("email_address", "email"),
+        ("phone_number", "phone"),
+        ("Phone", "phone"),
+        ("phones", "phone"),
+        ("telephone", "phone"),
+        ("phnoe", "phone"),
+    ],
+)
+def test_a_misspelt_built_in_name_is_refused_naming_the_built_in(entry: str, meant: str) -> None:
+    with pytest.raises(XentreeConfigError) as error:
+        compile_patterns(["email", "phone", entry] if entry.lower() != meant else [entry])
+    message = str(error.value)
+    assert f"built-in pattern {meant!r}" in message and f"'re:{entry}'" in message
+    assert "(pattern_1)" in message
+
+
+def test_a_regex_that_is_such_a_word_is_given_with_re_prefix() -> None:
+    patterns = compile_patterns(["email", "re:phone_number", "re:Email", "ticket", r"re:\bACME\b"])
+    assert [p.name for p in patterns] == ["email", "pattern_1", "pattern_2", "pattern_3", "pattern_4"]
+    assert [p.source for p in patterns[1:]] == ["phone_number", "Email", "ticket", r"\bACME\b"]
+    redactor = TextRedactor(patterns)
+    assert redactor.redact("the phone_number field, Email me, ACME") == (
+        "the [redacted] field, [redacted] me, [redacted]"
+    )
 
 
 def test_a_string_is_one_pattern_and_none_is_no_redaction() -> None:

@@ -12,6 +12,7 @@ from xentree_provider.redaction.fields import IDENTITY_FIELD, select_fields
 from xentree_provider.redaction.patterns import (
     BUILTIN_PATTERNS,
     CUSTOM_MASK,
+    REGEX_PREFIX,
     TextPattern,
     compile_patterns,
     custom_pattern,
@@ -21,10 +22,13 @@ from xentree_provider.redaction.patterns import (
 from xentree_provider.redaction.records import UNTOUCHED_KEYS, RecordRedactor, is_untouched_key
 from xentree_provider.redaction.redactor import (
     DIGEST_HEX_CHARS,
+    HASH_NEEDS_KEY,
+    MIN_KEY_BYTES,
     MIN_KEY_CHARS,
     REDACTION_MODES,
     RedactionMode,
     TextRedactor,
+    check_mode,
     hash_token,
     mask_token,
 )
@@ -32,8 +36,11 @@ from xentree_provider.redaction.redactor import (
 __all__ = [
     "BUILTIN_PATTERNS",
     "CUSTOM_MASK",
+    "REGEX_PREFIX",
     "DIGEST_HEX_CHARS",
+    "HASH_NEEDS_KEY",
     "IDENTITY_FIELD",
+    "MIN_KEY_BYTES",
     "MIN_KEY_CHARS",
     "REDACTION_MODES",
     "UNTOUCHED_KEYS",
@@ -41,6 +48,7 @@ __all__ = [
     "RedactionMode",
     "TextPattern",
     "TextRedactor",
+    "check_mode",
     "compile_patterns",
     "custom_pattern",
     "email_pattern",

@@ -9,6 +9,7 @@ to their digits), so the same address or number gives the same hash however it w
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from xentree_provider.api.errors import XentreeConfigError
 __all__ = [
     "BUILTIN_PATTERNS",
     "CUSTOM_MASK",
+    "REGEX_PREFIX",
     "TextPattern",
     "compile_patterns",
     "custom_pattern",
@@ -290,23 +292,43 @@ def _regex_parser() -> Any:
     return parser
 
 
-def custom_pattern(source: str, name: str) -> TextPattern:
+#: The prefix that marks an entry of ``redact`` as a regex, even when it reads like a built-in name.
+REGEX_PREFIX = "re:"
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9 _-]*")
+
+
+def _builtin_lookalike(entry: str) -> str | None:
+    """The built-in name a plain-word entry was probably meant to be (``Email``, ``emails``,
+    ``phone_number``), or None for entries that are not such a word."""
+    if not _WORD.fullmatch(entry):
+        return None
+    word = entry.lower()
+    for name in BUILTIN_PATTERNS:
+        if word.startswith(name) or word.endswith(name):
+            return name
+    close = difflib.get_close_matches(word, list(BUILTIN_PATTERNS), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def custom_pattern(source: str, name: str, *, where: str | None = None) -> TextPattern:
     """A user's regex as a pattern named ``name``; refuses what does not compile or can match nothing.
 
+    :param where: names the entry in errors (default ``redact: <name>``), e.g. ``redact[1] (pattern_1)``.
     :raises XentreeConfigError: naming the pattern and what is wrong with it.
     """
+    where = where or f"redact: {name}"
     if not isinstance(source, str) or not source:
         raise XentreeConfigError(
-            f"redact: {name} must be a non-empty regex string, got {source!r}; or one of "
+            f"{where} must be a non-empty regex string, got {source!r}; or one of "
             f"{', '.join(sorted(BUILTIN_PATTERNS))}"
         )
     try:
         compiled = re.compile(source)
     except re.error as error:
-        raise XentreeConfigError(f"redact: {name} {source!r} is not a valid regex: {error}") from None
+        raise XentreeConfigError(f"{where} {source!r} is not a valid regex: {error}") from None
     if compiled.search("") is not None or _shortest_match(source, compiled.flags) == 0:
         raise XentreeConfigError(
-            f"redact: {name} {source!r} matches the empty string, so it would redact between every "
+            f"{where} {source!r} matches the empty string, so it would redact between every "
             "character; make it match at least one character (e.g. use + instead of *)"
         )
 
@@ -322,9 +344,13 @@ def compile_patterns(redact: Sequence[str] | str | None) -> tuple[TextPattern, .
     """The patterns of a ``redact`` argument: built-in names and custom regexes, in the given order.
 
     Custom regexes are named ``pattern_1``, ``pattern_2``, ... in their order among the custom ones.
-    A string is one pattern; None or an empty list is no redaction.
+    A string is one pattern; None or an empty list is no redaction. A plain word that is or looks
+    like a built-in name (``"Email"``, ``"emails"``, ``"phone_number"``) is refused, since as a regex
+    it would match only that word and silently redact nothing; write ``"re:<regex>"`` for a regex
+    that really is such a word (``"re:phone_number"``).
 
-    :raises XentreeConfigError: on a bad regex, one that matches the empty string, or a repeat.
+    :raises XentreeConfigError: on a bad regex, one that matches the empty string, a repeat, or a
+        misspelt built-in name (suggesting the name).
     """
     if redact is None:
         return ()
@@ -337,7 +363,7 @@ def compile_patterns(redact: Sequence[str] | str | None) -> tuple[TextPattern, .
     patterns: list[TextPattern] = []
     seen: set[str] = set()
     custom = 0
-    for entry in redact:
+    for index, entry in enumerate(redact):
         if entry in seen:
             raise XentreeConfigError(f"redact lists {entry!r} twice; give each pattern once")
         if isinstance(entry, str):
@@ -346,5 +372,15 @@ def compile_patterns(redact: Sequence[str] | str | None) -> tuple[TextPattern, .
             patterns.append(BUILTIN_PATTERNS[entry]())
             continue
         custom += 1
-        patterns.append(custom_pattern(entry, f"pattern_{custom}"))
+        name = f"pattern_{custom}"
+        where = f"redact[{index}] ({name})"
+        if isinstance(entry, str) and entry.startswith(REGEX_PREFIX):
+            entry = entry[len(REGEX_PREFIX) :]
+        elif isinstance(entry, str) and (meant := _builtin_lookalike(entry)) is not None:
+            raise XentreeConfigError(
+                f"{where} {entry!r} looks like the built-in pattern {meant!r} misspelt: as a regex it "
+                f"would match only that word. Write {meant!r} for the built-in pattern, or "
+                f"{REGEX_PREFIX + entry!r} if you mean the regex"
+            )
+        patterns.append(custom_pattern(entry, name, where=where))
     return tuple(patterns)
