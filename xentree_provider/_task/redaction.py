@@ -17,8 +17,8 @@ from xentree_provider.redaction import (
     RecordRedactor,
     TextPattern,
     TextRedactor,
-    compile_patterns,
     check_mode,
+    compile_patterns,
     select_fields,
 )
 
