@@ -482,3 +482,15 @@ def test_after_redaction_no_pattern_matches_and_counts_equal_the_tokens(pieces: 
     )
     again = TextRedactor(compile_patterns(["email", "phone", r"\bACME-\d+\b"]))
     assert again.redact(out) == out  # nothing left to find
+
+
+def test_record_fields_csv_columns_and_canonical_records_come_from_one_schema() -> None:
+    from xentree_provider.transcripts.records import canonical_transcript
+    from xentree_provider.transcripts.schema import CSV_COLUMNS, TRANSCRIPT_SCHEMA, TURN_SCHEMA
+
+    record = canonical_transcript(
+        {"id": "t1", "transcripts": [{"role": "user", "text": "hi", "timestamp": "2026-12-01T10:00:00Z"}]}
+    )
+    assert tuple(record) == RECORD_FIELDS == tuple(column.name for column in TRANSCRIPT_SCHEMA)
+    assert tuple(record["turns"][0]) == tuple(column.name for column in TURN_SCHEMA)
+    assert CSV_COLUMNS == ("transcript_id", *RECORD_FIELDS[1:-1], "turn_index", *record["turns"][0])
