@@ -493,4 +493,4 @@ def test_record_fields_csv_columns_and_canonical_records_come_from_one_schema() 
     )
     assert tuple(record) == RECORD_FIELDS == tuple(column.name for column in TRANSCRIPT_SCHEMA)
     assert tuple(record["turns"][0]) == tuple(column.name for column in TURN_SCHEMA)
-    assert CSV_COLUMNS == ("transcript_id", *RECORD_FIELDS[1:-1], "turn_index", *record["turns"][0])
+    assert ("transcript_id", *RECORD_FIELDS[1:-1], "turn_index", *record["turns"][0]) == CSV_COLUMNS
