@@ -18,18 +18,20 @@ No Airflow here: the client is anything with the methods of :class:`TranscriptCl
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from itertools import islice
 from typing import IO, Any, Protocol
 
 from xentree_provider.api.errors import XentreeNotFoundError, XentreeResponseError
+from xentree_provider.exports.fetching import (
+    MAX_WORKERS_LIMIT,
+    READ_AHEAD_PER_WORKER,
+    FetchConcurrency,
+    FixedConcurrency,
+    fetch_in_order,
+)
 from xentree_provider.transcripts.listing import SeekingListing
 from xentree_provider.transcripts.records import canonical_transcript
 from xentree_provider.transcripts.selection import SKIP, STOP, Selection, TimeWindow
@@ -45,8 +47,6 @@ __all__ = [
     "TranscriptExporter",
 ]
 
-MAX_WORKERS_LIMIT = 32  # the hook's connection pool size
-READ_AHEAD_PER_WORKER = 16
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _log = logging.getLogger(__name__)
@@ -66,28 +66,6 @@ class TranscriptClient(Protocol):
     def get_transcript(self, transcript_id: str) -> Any:
         """One transcript with its turns."""
         ...
-
-
-class FetchConcurrency(Protocol):
-    """Decides when a transcript fetch may start: the exporter enters ``slot()`` around each fetch."""
-
-    def slot(self) -> AbstractContextManager[object]:
-        """Block until one more fetch may run; the fetch runs inside the returned context."""
-        ...
-
-
-class FixedConcurrency:
-    """At most ``limit`` fetches at once (the exporter's own thread count, when it is the same)."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"the concurrency limit must be at least 1, got {limit}")
-        self.limit = limit
-        self._semaphore = threading.BoundedSemaphore(limit)
-
-    def slot(self) -> AbstractContextManager[object]:
-        """A slot of the semaphore."""
-        return self._semaphore
 
 
 @dataclass
@@ -201,23 +179,7 @@ class TranscriptExporter:
         At most ``max_workers`` requests run at once and at most ``max_workers * 16`` records wait
         for the writer, whatever order the fetches finish in.
         """
-        ahead = self.max_workers * READ_AHEAD_PER_WORKER
-        todo = iter(ids)
-        pending: deque[tuple[str, Future[dict[str, Any] | None]]] = deque()
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="xentree-export") as pool:
-            try:
-                for tid in islice(todo, ahead):
-                    pending.append((tid, pool.submit(self._fetch, tid)))
-                while pending:
-                    tid, future = pending.popleft()
-                    record = future.result()
-                    following = next(todo, None)
-                    if following is not None:
-                        pending.append((following, pool.submit(self._fetch, following)))
-                    yield tid, record
-            finally:
-                for _, future in pending:
-                    future.cancel()
+        return fetch_in_order(ids, self._fetch, max_workers=self.max_workers)
 
     def write(
         self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xentree_provider.tabular.schema import Column, LogicalType
+from xentree_provider.tabular.schema import Column, LogicalType, keep_columns
 
 __all__ = [
     "CSV_COLUMNS",
@@ -78,14 +78,12 @@ CSV_SCHEMA: tuple[Column, ...] = tuple(Column(name, _CSV_TYPES.get(name, "string
 
 def transcript_schema(fields: Sequence[str] | None = None) -> tuple[Column, ...]:
     """:data:`TRANSCRIPT_SCHEMA` with only the columns of ``fields`` (None: all), in the same order."""
-    if fields is None:
-        return TRANSCRIPT_SCHEMA
-    return tuple(column for column in TRANSCRIPT_SCHEMA if column.name in fields)
+    return keep_columns(TRANSCRIPT_SCHEMA, fields)
 
 
 def export_schema(export_format: str, fields: Sequence[str] | None = None) -> tuple[Column, ...]:
     """The schema of an export file in ``export_format`` writing the record ``fields`` (None: all)."""
     if export_format == "csv":
         columns = csv_columns(fields)
-        return tuple(column for column in CSV_SCHEMA if column.name in columns)
+        return keep_columns(CSV_SCHEMA, columns)
     return transcript_schema(fields)

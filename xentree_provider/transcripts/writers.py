@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
+from xentree_provider.exports.writers import (
+    BINARY_FORMATS,
+    EXPORT_FORMATS,
+    JsonlWriter,
+    RecordWriter,
+    format_writer,
+)
 from xentree_provider.tabular.csv_lines import CsvLines
 from xentree_provider.transcripts.schema import CSV_COLUMNS, RECORD_FIELDS, TURN_COLUMNS, csv_columns
 
@@ -20,45 +26,6 @@ __all__ = [
     "csv_columns",
     "record_writer",
 ]
-
-EXPORT_FORMATS = ("jsonl", "csv", "parquet")
-#: Formats written to a binary stream (the others are UTF-8 text).
-BINARY_FORMATS = ("parquet",)
-
-
-class RecordWriter(Protocol):
-    """Writes canonical records (see :func:`~xentree_provider.transcripts.records.canonical_transcript`)."""
-
-    def header(self) -> None:
-        """Write what comes before the first record (if anything)."""
-        ...
-
-    def write(self, record: Mapping[str, Any]) -> int:
-        """Write one record; return how many rows of the file it became."""
-        ...
-
-    def finish(self) -> None:
-        """Write what comes after the last record (if anything)."""
-        ...
-
-
-class JsonlWriter:
-    """One transcript per line, turns nested; compact, key order fixed, UTF-8."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-
-    def header(self) -> None:
-        """JSON Lines has no header."""
-
-    def write(self, record: Mapping[str, Any]) -> int:
-        """One compact JSON object and a newline."""
-        self.stream.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
-        self.stream.write("\n")
-        return 1
-
-    def finish(self) -> None:
-        """JSON Lines has no footer."""
 
 
 class CsvWriter:
@@ -107,12 +74,10 @@ def record_writer(export_format: str, stream: IO[Any], fields: Sequence[str] | N
     """The writer of ``export_format`` (one of :data:`EXPORT_FORMATS`) on ``stream`` (binary for the
     :data:`BINARY_FORMATS`, text otherwise), writing the record ``fields`` kept (None: all of them;
     JSON Lines writes the keys each record has)."""
-    if export_format == "parquet":
+
+    def parquet(binary: IO[bytes]) -> RecordWriter:
         from xentree_provider.transcripts.parquet import ParquetTranscriptWriter
 
-        return ParquetTranscriptWriter(stream, fields=fields)
-    if export_format == "csv":
-        return CsvWriter(stream, fields)
-    if export_format == "jsonl":
-        return JsonlWriter(stream)
-    raise ValueError(f"export_format must be one of {', '.join(EXPORT_FORMATS)}, got {export_format!r}")
+        return ParquetTranscriptWriter(binary, fields=fields)
+
+    return format_writer(export_format, stream, csv=lambda text: CsvWriter(text, fields), parquet=parquet)
