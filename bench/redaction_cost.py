@@ -8,6 +8,10 @@ address or a phone number, the rest with dates, times and ids the patterns must 
 written to memory plain, then through a ``RecordRedactor`` with ``email``, ``phone`` and one custom
 pattern, in ``mask`` and in ``hash`` mode. Prints the seconds of each and their ratio to the plain
 write (best of three). In a real export the fetches dominate: the writer's time is a small part of it.
+
+Then the adversarial figure: 200 kB texts full of digits that are no phone number (``"1 "``,
+``"12 15 18 20 22 "``, digits between no-break spaces), redacted with ``phone``, as microseconds per
+character and as a ratio to the same length of the chat texts above.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ TEXTS = (
     "Session tr_0123456789ab lasted 00:25:13; good progress compared to last week.",
 )
 PATTERNS = ["email", "phone", r"\bACME-\d{4,}\b"]
+ADVERSARIAL = {"'1 '": "1 ", "'12 15 18 20 22 '": "12 15 18 20 22 ", "'1\\u00a0'": "1\u00a0"}
+ADVERSARIAL_CHARS = 200_000
 
 
 def records(count: int, turns: int) -> list[dict[str, Any]]:
@@ -85,6 +91,35 @@ def main() -> None:
         counts = redactor.counts()
         print(
             f"  redact {mode:<6}  {seconds:7.3f} s  {seconds / plain:5.2f}x   redactions (3 runs): {counts}"
+        )
+    adversarial()
+
+
+def redact_seconds(text: str) -> float:
+    """Best-of-three seconds to redact ``text`` with the ``phone`` pattern."""
+    best = float("inf")
+    for _ in range(3):
+        redactor = TextRedactor(compile_patterns(["phone"]))
+        began = time.perf_counter()
+        redactor.redact(text)
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+def adversarial() -> None:
+    """Print the phone scan's cost on digit-heavy texts against chat text of the same length."""
+    chat = " ".join(TEXTS)
+    baseline = redact_seconds((chat * (ADVERSARIAL_CHARS // len(chat) + 1))[:ADVERSARIAL_CHARS])
+    print(f"phone scan, {ADVERSARIAL_CHARS:,} characters (best of 3)")
+    print(
+        f"  chat text            {baseline:7.3f} s  {baseline / ADVERSARIAL_CHARS * 1e6:6.2f} us/char   1.00x"
+    )
+    for label, unit in ADVERSARIAL.items():
+        text = (unit * (ADVERSARIAL_CHARS // len(unit) + 1))[:ADVERSARIAL_CHARS]
+        seconds = redact_seconds(text)
+        print(
+            f"  {label:<20} {seconds:7.3f} s  {seconds / ADVERSARIAL_CHARS * 1e6:6.2f} us/char  "
+            f"{seconds / baseline:5.2f}x"
         )
 
 

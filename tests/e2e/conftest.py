@@ -3,9 +3,17 @@
 ``captured_test_output()`` returns the captured stdout/stderr/log sections and failure texts of every
 test reported so far in this session (``tests/e2e/test_real_airflow.py`` scans them for credentials).
 Collecting them changes nothing for other tests.
+
+``dag_bundle(dag_id, source)`` writes a DAG file into a bundle of its own and returns its ``dag``.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +80,35 @@ def dag_test_resyncs_the_dags_folder(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(DAG, "test", test_after_resync)
+
+
+@pytest.fixture
+def dag_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], Any]:
+    """``dag_bundle(dag_id, source)``: write ``source`` as ``<dag_id>.py`` into a DAG bundle of this
+    test's own (``dag.test()`` needs the DAG in a bundle to serialize it) and return its ``dag``."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    bundles = [
+        {
+            "name": "dags-folder",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {},
+        },
+        {
+            "name": "xentree-e2e",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(folder), "refresh_interval": 0},
+        },
+    ]
+    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+
+    def load(dag_id: str, source: str) -> Any:
+        path = folder / f"{dag_id}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(f"_xentree_e2e_{dag_id}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.dag
+
+    return load

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from airflow.sdk import DAG
@@ -131,33 +129,11 @@ with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1), catc
 
 
 @pytest.fixture
-def sensor_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """``sensor_dag(dag_id, **sensor_kwargs)``: a one-sensor DAG in its own bundle (dag.test needs the
-    DAG in a bundle to serialize it)."""
-    folder = tmp_path / "bundle"
-    folder.mkdir()
-    bundles = [
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {},
-        },
-        {
-            "name": "xentree-e2e",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder), "refresh_interval": 0},
-        },
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
+def sensor_dag(dag_bundle):
+    """``sensor_dag(dag_id, **sensor_kwargs)``: a one-sensor DAG in its own bundle."""
 
     def build(dag_id: str, **sensor_kwargs) -> DAG:
-        path = folder / f"{dag_id}.py"
-        path.write_text(DAG_FILE.format(dag_id=dag_id, kwargs=sensor_kwargs))
-        spec = importlib.util.spec_from_file_location(f"_xentree_e2e_{dag_id}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module.dag
+        return dag_bundle(dag_id, DAG_FILE.format(dag_id=dag_id, kwargs=sensor_kwargs))
 
     return build
 

@@ -5,7 +5,6 @@ pipeline redacts through it), although Airflow itself would not mask a Variable 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -42,33 +41,15 @@ with DAG(dag_id="xentree_e2e_redaction", schedule=None, start_date=datetime(2026
 
 
 @pytest.fixture
-def redaction_dag(airflow_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer):
+def redaction_dag(
+    airflow_db, dag_bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxServer
+):
     sandbox.reset(anchor=ANCHOR.date().isoformat())
     monkeypatch.setenv("AIRFLOW_CONN_XENTREE_DEFAULT", sandbox.connection_env())
     monkeypatch.setenv(f"AIRFLOW_VAR_{KEY_VARIABLE.upper()}", KEY)
-    folder = tmp_path / "bundle"
-    folder.mkdir()
-    bundles = [
-        {
-            "name": "dags-folder",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {},
-        },
-        {
-            "name": "xentree-e2e-redaction",
-            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-            "kwargs": {"path": str(folder), "refresh_interval": 0},
-        },
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
     output = tmp_path / "out"
-    path = folder / "xentree_e2e_redaction.py"
-    path.write_text(DAG_FILE.format(output=str(output), variable=KEY_VARIABLE))
-    spec = importlib.util.spec_from_file_location("_xentree_e2e_redaction", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag, output
+    dag = dag_bundle("xentree_e2e_redaction", DAG_FILE.format(output=str(output), variable=KEY_VARIABLE))
+    return dag, output
 
 
 @pytest.fixture

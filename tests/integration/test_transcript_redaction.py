@@ -160,6 +160,10 @@ def test_fields_drop_columns_consistently_in_every_format(world: SandboxServer, 
     records = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
     assert {tuple(r) for r in records} == {("id", "session_started_at", "turns")}
 
+    assert parquet["turns"] == full["turns"] > 0
+    without_turns, _ = _export(tmp_path, "n.parquet", export_format="parquet", fields=["created_at"])
+    assert without_turns["count"] == full["count"] and without_turns["turns"] == 0
+
     _export(tmp_path, "f.csv", export_format="csv", fields=["created_at"])
     rows = list(csv.reader(io.StringIO((tmp_path / "f.csv").read_text())))
     assert rows[0] == ["transcript_id", "created_at"]
@@ -177,12 +181,20 @@ def test_bad_arguments_fail_at_construction_naming_what_to_set(tmp_path: Path) -
         build(redact=["email"], redaction="hash")
     with pytest.raises(XentreeConfigError, match=r"unknown field.*'text'.*valid: id, session_id"):
         build(fields=["id", "text"])
-    with pytest.raises(XentreeConfigError, match=r"pattern_1 '\(unclosed' is not a valid regex"):
+    with pytest.raises(
+        XentreeConfigError, match=r"redact\[1\] \(pattern_1\) '\(unclosed' is not a valid regex"
+    ):
         build(redact=["email", "(unclosed"])
     with pytest.raises(XentreeConfigError, match="not both"):
         build(redact=["email"], redaction="hash", redaction_key_conn_id="a", redaction_key_variable="b")
     with pytest.raises(XentreeConfigError, match='redaction must be "mask" or "hash"'):
         build(redact=["email"], redaction="sha1")
+    with pytest.raises(XentreeConfigError, match=r'redaction_key_variable is set but redaction="mask"'):
+        build(redact=["email"], redaction_key_variable="the_key")
+    with pytest.raises(XentreeConfigError, match=r'redaction_key_conn_id is set but redaction="mask"'):
+        build(redact=["email"], redaction="mask", redaction_key_conn_id="the_key")
+    with pytest.raises(XentreeConfigError, match=r"redact\[1\] \(pattern_1\) 'Phone' .* 'phone'"):
+        build(redact=["email", "Phone"])
 
 
 @pytest.mark.parametrize(

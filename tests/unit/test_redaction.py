@@ -88,6 +88,79 @@ def test_dates_times_ids_durations_and_numbers_are_not_phone_numbers(text: str) 
     assert found("phone", text) == []
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call 1-800-555-1234 now", ["1-800-555-1234"]),
+        ("call 1.800.555.1234 now", ["1.800.555.1234"]),
+        ("1 (800) 555-1234", ["1 (800) 555-1234"]),
+        ("ref 12-800-555-1234", ["800-555-1234"]),  # retried from the group after the "-"
+        ("2026-12-01 555-123-4567", ["555-123-4567"]),  # but never from inside a date
+        ("555-123-4567/555-987-6543", ["555-123-4567", "555-987-6543"]),
+        ("555-123-4567x12", ["555-123-4567x12"]),
+        ("+12025550123x45", ["+12025550123x45"]),
+        ("555-123-4567 ext. 12, ask for Ann", ["555-123-4567 ext. 12"]),
+        ("555-123-4567 extension 7", ["555-123-4567 extension 7"]),
+        ("电话+86 138 0013 8000谢谢", ["+86 138 0013 8000"]),
+        ("电话13800138000谢谢 010-12345678", ["010-12345678"]),
+        ("Tel.030 12345678", ["030 12345678"]),
+        ("555\u2013123\u20134567", ["555\u2013123\u20134567"]),
+        ("555\u2011123\u20114567", ["555\u2011123\u20114567"]),
+        ("+49\u202f30\u202f1234567", ["+49\u202f30\u202f1234567"]),
+    ],
+)
+def test_phone_numbers_with_prefixes_extensions_and_unusual_neighbours(
+    text: str, expected: list[str]
+) -> None:
+    assert found("phone", text) == expected
+
+
+def test_an_extension_is_hashed_with_its_number() -> None:
+    redactor = TextRedactor(compile_patterns(["phone"]), "hash", KEY)
+    assert redactor.redact("555-123-4567x12") == redactor.redact("555.123.4567 ext. 12")
+    assert redactor.redact("555-123-4567x12") != redactor.redact("555-123-4567")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1 " * 3_000, "12 15 18 20 22 " * 400, "1\u00a0" * 3_000, "0 1 " * 1_500, "12-15-18-20 " * 500],
+)
+def test_the_phone_scan_does_a_bounded_amount_of_work_per_character(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # counted, not timed: candidates parsed and plausibility checks stay proportional to the text
+    from xentree_provider.redaction import patterns
+
+    steps = {"candidates": 0, "checks": 0, "checked_chars": 0}
+    plausible = patterns._plausible_phone
+
+    def counting_check(candidate: str, groups: object = None) -> bool:
+        steps["checks"] += 1
+        steps["checked_chars"] += len(candidate)
+        return plausible(candidate, groups)  # type: ignore[arg-type]
+
+    class Counting:
+        def __init__(self, regex: re.Pattern[str]) -> None:
+            self.regex = regex
+
+        def search(self, *args: object) -> re.Match[str] | None:
+            steps["candidates"] += 1
+            return self.regex.search(*args)  # type: ignore[arg-type]
+
+        def match(self, *args: object) -> re.Match[str] | None:
+            steps["candidates"] += 1
+            return self.regex.match(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(patterns, "_plausible_phone", counting_check)
+    monkeypatch.setattr(patterns, "_PHONE_CANDIDATE", Counting(patterns._PHONE_CANDIDATE))
+    monkeypatch.setattr(patterns, "_PHONE_AT", Counting(patterns._PHONE_AT))
+    assert found("phone", text) == []
+    groups = len(re.findall(r"\d+", text))
+    assert steps["candidates"] <= groups + 1
+    assert steps["checks"] <= groups
+    assert steps["checked_chars"] <= 20 * len(text)
+
+
 def test_two_numbers_side_by_side_are_two_matches() -> None:
     text = "555-123-4567 555-987-6543 and +44 20 7946 0958"
     assert found("phone", text) == ["555-123-4567", "555-987-6543", "+44 20 7946 0958"]
@@ -125,6 +198,35 @@ def test_long_runs_of_digits_separators_and_word_characters_are_no_false_hits() 
 )
 def test_email_addresses(text: str, expected: list[str]) -> None:
     assert found("email", text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("_john@example.com_", "_john@example.com"),  # Markdown italics: the leading "_" may go too
+        ("john@example.com--thanks", "john@example.com"),
+        ("john@example.com2", "john@example.com"),
+        ("write me...john@example.com", "john@example.com"),
+        ("or..john@example.com", "john@example.com"),
+        ("john@example.com_", "john@example.com"),
+    ],
+)
+def test_addresses_next_to_punctuation_and_digits_are_found(text: str, expected: str) -> None:
+    assert found("email", text) == [expected]
+    assert "john" not in TextRedactor(compile_patterns(["email"])).redact(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("メールはtaro@example.jpです", "メールは[email]です"),
+        ("联系我bob@example.com谢谢", "联系我[email]谢谢"),
+        ("https://a.com/?e=j@x.com", "https://a.com/?[email]"),
+        ("https://a.com/?a=1&e=j@x.com#top", "https://a.com/?a=1&[email]#top"),
+    ],
+)
+def test_the_address_never_swallows_neighbouring_text(text: str, redacted: str) -> None:
+    assert TextRedactor(compile_patterns(["email"])).redact(text) == redacted
 
 
 _LOCAL = st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,15}[A-Za-z0-9])?", fullmatch=True).filter(
@@ -223,11 +325,12 @@ def test_redaction_is_deterministic() -> None:
 @pytest.mark.parametrize(
     ("redact", "message"),
     [
-        (["[unclosed"], "pattern_1 '[unclosed' is not a valid regex"),
-        (["email", "a*"], "pattern_1 'a*' matches the empty string"),
-        (["email", "ok", r"(?=x)"], "pattern_2 '(?=x)' matches the empty string"),
-        ([""], "pattern_1 must be a non-empty regex string"),
-        ([3], "pattern_1 must be a non-empty regex string"),
+        (["[unclosed"], "redact[0] (pattern_1) '[unclosed' is not a valid regex"),
+        (["email", "a*"], "redact[1] (pattern_1) 'a*' matches the empty string"),
+        (["email", "ok", r"(?=x)"], "redact[2] (pattern_2) '(?=x)' matches the empty string"),
+        ([""], "redact[0] (pattern_1) must be a non-empty regex string"),
+        ([3], "redact[0] (pattern_1) must be a non-empty regex string"),
+        (["phone", "re:"], "redact[1] (pattern_1) must be a non-empty regex string"),
         (["email", "email"], "redact lists 'email' twice"),
         ({"email": 1}, "redact must be a list"),
     ],
@@ -235,6 +338,40 @@ def test_redaction_is_deterministic() -> None:
 def test_bad_patterns_fail_naming_the_pattern(redact: object, message: str) -> None:
     with pytest.raises(XentreeConfigError, match=re.escape(message)):
         compile_patterns(redact)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("entry", "meant"),
+    [
+        ("Email", "email"),
+        ("EMAIL", "email"),
+        ("emails", "email"),
+        ("e-mail", "email"),
+        ("mail", "email"),
+        ("email_address", "email"),
+        ("phone_number", "phone"),
+        ("Phone", "phone"),
+        ("phones", "phone"),
+        ("telephone", "phone"),
+        ("phnoe", "phone"),
+    ],
+)
+def test_a_misspelt_built_in_name_is_refused_naming_the_built_in(entry: str, meant: str) -> None:
+    with pytest.raises(XentreeConfigError) as error:
+        compile_patterns(["email", "phone", entry] if entry.lower() != meant else [entry])
+    message = str(error.value)
+    assert f"built-in pattern {meant!r}" in message and f"'re:{entry}'" in message
+    assert "(pattern_1)" in message
+
+
+def test_a_regex_that_is_such_a_word_is_given_with_re_prefix() -> None:
+    patterns = compile_patterns(["email", "re:phone_number", "re:Email", "ticket", r"re:\bACME\b"])
+    assert [p.name for p in patterns] == ["email", "pattern_1", "pattern_2", "pattern_3", "pattern_4"]
+    assert [p.source for p in patterns[1:]] == ["phone_number", "Email", "ticket", r"\bACME\b"]
+    redactor = TextRedactor(patterns)
+    assert redactor.redact("the phone_number field, Email me, ACME") == (
+        "the [redacted] field, [redacted] me, [redacted]"
+    )
 
 
 def test_a_string_is_one_pattern_and_none_is_no_redaction() -> None:
@@ -345,3 +482,15 @@ def test_after_redaction_no_pattern_matches_and_counts_equal_the_tokens(pieces: 
     )
     again = TextRedactor(compile_patterns(["email", "phone", r"\bACME-\d+\b"]))
     assert again.redact(out) == out  # nothing left to find
+
+
+def test_record_fields_csv_columns_and_canonical_records_come_from_one_schema() -> None:
+    from xentree_provider.transcripts.records import canonical_transcript
+    from xentree_provider.transcripts.schema import CSV_COLUMNS, TRANSCRIPT_SCHEMA, TURN_SCHEMA
+
+    record = canonical_transcript(
+        {"id": "t1", "transcripts": [{"role": "user", "text": "hi", "timestamp": "2026-12-01T10:00:00Z"}]}
+    )
+    assert tuple(record) == RECORD_FIELDS == tuple(column.name for column in TRANSCRIPT_SCHEMA)
+    assert tuple(record["turns"][0]) == tuple(column.name for column in TURN_SCHEMA)
+    assert ("transcript_id", *RECORD_FIELDS[1:-1], "turn_index", *record["turns"][0]) == CSV_COLUMNS

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from xentree_provider.api.errors import XentreeConfigError
 from xentree_provider.redaction import (
-    REDACTION_MODES,
+    HASH_NEEDS_KEY,
     RecordRedactor,
     TextPattern,
     TextRedactor,
+    check_mode,
     compile_patterns,
     select_fields,
 )
@@ -62,10 +63,10 @@ def redaction_options(
     """Check an export's ``redact``, ``redaction``, ``fields`` and key arguments (at construction).
 
     :raises XentreeConfigError: naming the argument to fix: an unknown mode or field, a bad regex,
-        ``hash`` without ``redaction_key_conn_id`` / ``redaction_key_variable``, or both of them.
+        ``hash`` without ``redaction_key_conn_id`` / ``redaction_key_variable``, both of them, or
+        one of them with ``mask`` (which uses no key: the user meant ``hash``, or the key is stray).
     """
-    if redaction not in REDACTION_MODES:
-        raise XentreeConfigError(f'redaction must be "mask" or "hash", got {redaction!r}')
+    mode = check_mode(redaction)
     patterns = compile_patterns(redact)
     conn_id = _optional_name(key_conn_id, "redaction_key_conn_id")
     variable = _optional_name(key_variable, "redaction_key_variable")
@@ -73,14 +74,17 @@ def redaction_options(
         raise XentreeConfigError(
             "give redaction_key_conn_id or redaction_key_variable, not both: the key comes from one place"
         )
-    if redaction == "hash" and patterns and not (conn_id or variable):
+    if mode == "hash" and patterns and not (conn_id or variable):
+        raise XentreeConfigError(HASH_NEEDS_KEY)
+    if mode == "mask" and (conn_id or variable):
+        given = "redaction_key_conn_id" if conn_id else "redaction_key_variable"
         raise XentreeConfigError(
-            'redaction="hash" needs a key: set redaction_key_conn_id (a connection whose password is '
-            "the key) or redaction_key_variable (the name of an Airflow Variable holding the key)"
+            f'{given} is set but redaction="mask" uses no key: set redaction="hash" to write keyed '
+            f"hashes, or remove {given}"
         )
     return RedactionOptions(
         patterns=patterns,
-        mode=redaction,
+        mode=mode,
         fields=select_fields(fields, available_fields),
         key_conn_id=conn_id,
         key_variable=variable,
@@ -118,9 +122,7 @@ def redaction_key(conn_id: str | None, variable: str | None) -> str:
             )
         key, source = str(value), f"Variable {variable!r}"
     else:
-        raise XentreeConfigError(
-            'redaction="hash" needs a key: set redaction_key_conn_id or redaction_key_variable'
-        )
+        raise XentreeConfigError(HASH_NEEDS_KEY)
     mask_secret(key)
     if not key.strip():
         raise XentreeConfigError(f"the redaction key ({source}) is empty: set it to a long random string")

@@ -72,7 +72,8 @@ class XentreeTranscriptExportOperator(ExportsToFile, BaseOperator):
     The output is registered as an Airflow Asset outlet (URI derived from ``output_path``, see
     ``asset``) whose events carry the written path, and as OpenLineage output when the OpenLineage
     provider is installed. Returns ``{"path", "count", "turns", "bytes", "format", "compression",
-    "window", "missing", "asset", "redactions"}``; ``redactions`` counts the matches replaced per
+    "window", "missing", "asset", "redactions"}``; ``turns`` counts the turns written (0 when
+    ``fields`` leaves them out); ``redactions`` counts the matches replaced per
     pattern (``{"email": 3, "phone": 1, "pattern_1": 0}``, ``{}`` without ``redact``).
 
     ``redact`` replaces e-mail addresses, phone numbers or custom regex matches in every free-text

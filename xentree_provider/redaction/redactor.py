@@ -25,10 +25,13 @@ from xentree_provider.redaction.patterns import TextPattern
 
 __all__ = [
     "DIGEST_HEX_CHARS",
+    "HASH_NEEDS_KEY",
+    "MIN_KEY_BYTES",
     "MIN_KEY_CHARS",
     "REDACTION_MODES",
     "RedactionMode",
     "TextRedactor",
+    "check_mode",
     "hash_token",
     "mask_token",
 ]
@@ -37,8 +40,26 @@ RedactionMode = Literal["mask", "hash"]
 REDACTION_MODES: tuple[RedactionMode, ...] = ("mask", "hash")
 #: Hex characters of the HMAC kept in a hash token (64 bits: collisions are negligible for joins).
 DIGEST_HEX_CHARS = 16
-#: The shortest redaction key accepted (a short key can be found by trying keys on known addresses).
-MIN_KEY_CHARS = 16
+#: The shortest redaction key accepted, in bytes of its UTF-8 encoding (a short key can be found by
+#: trying keys on known addresses).
+MIN_KEY_BYTES = 16
+#: The former name of :data:`MIN_KEY_BYTES` (the key was always counted in bytes).
+MIN_KEY_CHARS = MIN_KEY_BYTES
+#: What is wrong when ``hash`` has no key (the same words wherever it is found out).
+HASH_NEEDS_KEY = (
+    'redaction="hash" needs a key: set redaction_key_conn_id (a connection whose password is the key) '
+    "or redaction_key_variable (the name of an Airflow Variable holding the key)"
+)
+
+
+def check_mode(mode: object) -> RedactionMode:
+    """``mode`` if it is one of :data:`REDACTION_MODES`.
+
+    :raises XentreeConfigError: naming the valid modes.
+    """
+    if mode == "mask" or mode == "hash":
+        return mode
+    raise XentreeConfigError(f'redaction must be "mask" or "hash", got {mode!r}')
 
 
 def mask_token(pattern: TextPattern) -> str:
@@ -56,14 +77,11 @@ def _checked_key(mode: str, key: str | bytes | None) -> bytes | None:
     if mode == "mask":
         return None
     if key is None or key in ("", b""):
-        raise XentreeConfigError(
-            'redaction="hash" needs a key: set redaction_key_conn_id (the key is the connection\'s '
-            "password) or redaction_key_variable (an Airflow Variable holding the key)"
-        )
+        raise XentreeConfigError(HASH_NEEDS_KEY)
     raw = key.encode("utf-8") if isinstance(key, str) else bytes(key)
-    if len(raw) < MIN_KEY_CHARS:
+    if len(raw) < MIN_KEY_BYTES:
         raise XentreeConfigError(
-            f"the redaction key is too short ({len(raw)} bytes): give at least {MIN_KEY_CHARS}, e.g. "
+            f"the redaction key is too short ({len(raw)} bytes): give at least {MIN_KEY_BYTES}, e.g. "
             "the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
         )
     return raw
@@ -74,17 +92,15 @@ class TextRedactor:
 
     :param patterns: from :func:`~xentree_provider.redaction.patterns.compile_patterns`.
     :param mode: ``mask`` or ``hash``.
-    :param key: the HMAC key (``hash`` only; at least :data:`MIN_KEY_CHARS` bytes).
+    :param key: the HMAC key (``hash`` only; at least :data:`MIN_KEY_BYTES` bytes of UTF-8).
     :raises XentreeConfigError: on an unknown mode, or ``hash`` without a usable key.
     """
 
     def __init__(
         self, patterns: Sequence[TextPattern], mode: str = "mask", key: str | bytes | None = None
     ) -> None:
-        if mode not in REDACTION_MODES:
-            raise XentreeConfigError(f'redaction must be "mask" or "hash", got {mode!r}')
         self.patterns = tuple(patterns)
-        self.mode = mode
+        self.mode = check_mode(mode)
         self._key = _checked_key(mode, key)
         self.counts: Counter[str] = Counter({pattern.name: 0 for pattern in self.patterns})
 

@@ -73,7 +73,7 @@ class ExportResult:
     """What an export wrote."""
 
     count: int = 0
-    turns: int = 0
+    turns: int = 0  # turns written: 0 when ``fields`` leaves them out
     rows: int = 0  # rows of the file: one per transcript, or per turn in CSV
     missing: list[str] = field(default_factory=list)
     listed: int = 0
@@ -205,9 +205,10 @@ class TranscriptExporter:
                 self.log.warning("Transcript %s was deleted after it was listed; it is not exported", tid)
                 result.missing.append(tid)
                 continue
-            result.rows += writer.write(prepare(record) if prepare is not None else record)
+            written = prepare(record) if prepare is not None else record
+            result.rows += writer.write(written)
             result.count += 1
-            result.turns += len(record["turns"])
+            result.turns += len(written.get("turns") or ())  # what the file holds: none without turns
             if time.monotonic() - last_log > 30:
                 last_log = time.monotonic()
                 self.log.info("Exported %d of %d transcripts", result.count, len(ids))

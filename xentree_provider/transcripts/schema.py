@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xentree_provider.tabular.schema import Column, LogicalType, keep_columns
-from xentree_provider.transcripts.writers import CSV_COLUMNS, csv_columns
 
-__all__ = ["CSV_SCHEMA", "TRANSCRIPT_SCHEMA", "TURN_SCHEMA", "export_schema", "transcript_schema"]
+__all__ = [
+    "CSV_COLUMNS",
+    "CSV_SCHEMA",
+    "RECORD_FIELDS",
+    "TRANSCRIPT_SCHEMA",
+    "TURN_COLUMNS",
+    "TURN_SCHEMA",
+    "csv_columns",
+    "export_schema",
+    "transcript_schema",
+]
 
 #: One turn of a transcript.
 TURN_SCHEMA: tuple[Column, ...] = (
@@ -32,6 +41,27 @@ TRANSCRIPT_SCHEMA: tuple[Column, ...] = (
         nullable=False,
     ),
 )
+
+#: The top-level fields of a canonical transcript record, in file order (what ``fields`` selects from).
+RECORD_FIELDS: tuple[str, ...] = tuple(column.name for column in TRANSCRIPT_SCHEMA)
+#: The CSV columns of one turn (``turns`` in CSV).
+TURN_COLUMNS: tuple[str, ...] = ("turn_index", *(column.name for column in TURN_SCHEMA))
+_CSV_COLUMN_OF_FIELD = {"id": "transcript_id", "turns": TURN_COLUMNS}
+
+
+def csv_columns(fields: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The CSV columns written for the record ``fields`` kept (all of :data:`CSV_COLUMNS` for None):
+    ``id`` is ``transcript_id``, ``turns`` the :data:`TURN_COLUMNS`."""
+    columns: list[str] = []
+    for name in RECORD_FIELDS:
+        if fields is None or name in fields:
+            mapped = _CSV_COLUMN_OF_FIELD.get(name, name)
+            columns.extend((mapped,) if isinstance(mapped, str) else mapped)
+    return tuple(columns)
+
+
+#: The CSV header: the record fields with ``id`` as ``transcript_id`` and ``turns`` as its columns.
+CSV_COLUMNS: tuple[str, ...] = csv_columns()
 
 _CSV_TYPES: dict[str, LogicalType] = {
     "session_started_at": "timestamp",

@@ -13,6 +13,7 @@ from xentree_provider.exports.writers import (
     format_writer,
 )
 from xentree_provider.tabular.csv_lines import CsvLines
+from xentree_provider.transcripts.schema import CSV_COLUMNS, RECORD_FIELDS, TURN_COLUMNS, csv_columns
 
 __all__ = [
     "BINARY_FORMATS",
@@ -25,43 +26,6 @@ __all__ = [
     "csv_columns",
     "record_writer",
 ]
-
-CSV_COLUMNS = (
-    "transcript_id",
-    "session_id",
-    "session_started_at",
-    "session_ended_at",
-    "created_at",
-    "turn_count",
-    "turn_index",
-    "role",
-    "text",
-    "timestamp",
-)
-#: The top-level fields of a canonical transcript record, in file order (what ``fields`` selects from).
-RECORD_FIELDS = (
-    "id",
-    "session_id",
-    "session_started_at",
-    "session_ended_at",
-    "created_at",
-    "turn_count",
-    "turns",
-)
-_TURN_COLUMNS = ("turn_index", "role", "text", "timestamp")
-_CSV_COLUMN_OF_FIELD = {"id": "transcript_id"}
-
-
-def csv_columns(fields: Sequence[str] | None = None) -> tuple[str, ...]:
-    """The CSV columns written for the record ``fields`` kept (all of :data:`CSV_COLUMNS` for None):
-    ``id`` is ``transcript_id``, ``turns`` the four turn columns."""
-    if fields is None:
-        return CSV_COLUMNS
-    columns: list[str] = []
-    for name in RECORD_FIELDS:
-        if name in fields:
-            columns.extend(_TURN_COLUMNS if name == "turns" else (_CSV_COLUMN_OF_FIELD.get(name, name),))
-    return tuple(columns)
 
 
 class CsvWriter:
@@ -91,12 +55,10 @@ class CsvWriter:
             return 1
         turns = record["turns"]
         if not turns:
-            self.stream.write(self.lines.line([*common, "", "", "", ""]))
+            self.stream.write(self.lines.line([*common, *("" for _ in TURN_COLUMNS)]))
         for index, turn in enumerate(turns):
             self.stream.write(
-                self.lines.line(
-                    [*common, index, turn["role"] or "", turn["text"] or "", turn["timestamp"] or ""]
-                )
+                self.lines.line([*common, index, *(turn[name] or "" for name in TURN_COLUMNS[1:])])
             )
         return max(1, len(turns))
 
