@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from xentree_provider.testing import SandboxServer
 
-__all__ = ["EXAMPLES_DIR", "ensure_examples_bundle", "migrate_airflow_db", "prepare_airflow", "with_sandbox"]
+__all__ = [
+    "EXAMPLES_DIR",
+    "ensure_examples_bundle",
+    "migrate_airflow_db",
+    "nightly_runs",
+    "prepare_airflow",
+    "with_sandbox",
+]
 
 _Result = TypeVar("_Result")
 
@@ -66,3 +75,31 @@ def with_sandbox(
 
     with SandboxServer(**config) as fresh:
         return run(fresh)
+
+
+def nightly_runs(
+    dag: Any,
+    base: Path,
+    relative_path: Callable[[str], str],
+    days: list[datetime],
+    say: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """Run a nightly export ``dag`` with ``dag.test()`` for each UTC day of ``days`` and the last day
+    again (a re-run writes the same bytes); ``relative_path(day)`` is the day's file under ``base``.
+
+    :return: ``[{"day", "path", "state", "bytes", "sha256"}]`` per run (no size or digest without a file).
+    """
+    runs: list[dict[str, Any]] = []
+    for day in [*days, days[-1]]:
+        # A data-interval timetable: the run at logical date D+1 00:00 covers day D.
+        run = dag.test(logical_date=day + timedelta(days=1))
+        path = base / relative_path(day.date().isoformat())
+        entry: dict[str, Any] = {"day": day.date().isoformat(), "path": str(path), "state": str(run.state)}
+        if path.exists():
+            entry.update(bytes=path.stat().st_size, sha256=hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+        runs.append(entry)
+        say(
+            f"  {entry['day']}: run {entry['state']}, {path.relative_to(base)} "
+            f"{entry.get('bytes', 0):>8} bytes  sha256 {entry.get('sha256', '-')}"
+        )
+    return runs

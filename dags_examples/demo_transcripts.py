@@ -11,7 +11,6 @@ bytes. ``dag.test()`` needs an Airflow metadata database: the demo runs ``airflo
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import tempfile
@@ -20,11 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from dags_examples._demo import EXAMPLES_DIR, prepare_airflow
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+from dags_examples._demo import EXAMPLES_DIR, nightly_runs, prepare_airflow
 
 
 def run_demo(
@@ -60,7 +55,6 @@ def run_demo(
             print(text, flush=True)
 
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    runs: list[dict[str, Any]] = []
     with SandboxServer(seed=seed, transcripts=transcripts, anchor=today.date().isoformat()) as sandbox:
         os.environ["AIRFLOW_CONN_XENTREE_DEFAULT"] = sandbox.connection_env()
         say(f"sandbox: {sandbox.url} ({transcripts} transcripts over the 28 days before {today.date()})")
@@ -68,24 +62,14 @@ def run_demo(
 
         from dags_examples.xentree_transcript_export import build_dag
 
-        dag = build_dag(str(base))
         day_list = [today - timedelta(days=k) for k in range(days, 0, -1)]
-        for day in [*day_list, day_list[-1]]:  # the last day twice: a re-run writes the same bytes
-            # A data-interval timetable: the run at logical date D+1 00:00 covers day D.
-            run = dag.test(logical_date=day + timedelta(days=1))
-            path = base / "transcripts" / f"dt={day.date().isoformat()}" / "transcripts.jsonl.gz"
-            entry: dict[str, Any] = {
-                "day": day.date().isoformat(),
-                "path": str(path),
-                "state": str(run.state),
-            }
-            if path.exists():
-                entry.update(bytes=path.stat().st_size, sha256=_digest(path))
-            runs.append(entry)
-            say(
-                f"  {entry['day']}: run {entry['state']}, {path.relative_to(base)} "
-                f"{entry.get('bytes', 0):>8} bytes  sha256 {entry.get('sha256', '-')}"
-            )
+        runs = nightly_runs(
+            build_dag(str(base)),
+            base,
+            lambda day: f"transcripts/dt={day}/transcripts.jsonl.gz",
+            day_list,
+            say,
+        )
     say("files written:")
     for path in sorted(base.rglob("*")):
         if path.is_file():

@@ -6,8 +6,9 @@ HTTP server speaking the Xentree API), points ``xentree_default`` at it and runs
 
 1. the hook: test the connection, read the profile, the Live quota and a few transcripts;
 2. nightly transcript exports for the last three days (and one day again: same bytes);
-3. the nightly organization membership sync (dry-run plan, then apply) over two organizations;
-4. the weekly XEL learning report with a knowledge-base lookup, for two weeks.
+3. nightly AI conversation exports, contact details masked, for the last three days (and one again);
+4. the nightly organization membership sync (dry-run plan, then apply) over two organizations;
+5. the weekly XEL learning report with a knowledge-base lookup, for two weeks.
 
 Outputs go under ``--output`` (default ``$AIRFLOW_HOME/demo-output``); the end prints where they are.
 """
@@ -23,7 +24,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-PARTS = ("hook", "transcripts", "membership", "reporting")
+PARTS = ("hook", "transcripts", "conversations", "membership", "reporting")
 
 
 def _hook_part(output: Path) -> bool:
@@ -49,6 +50,26 @@ def _transcripts_part(output: Path) -> bool:
     from dags_examples.demo_transcripts import run_demo
 
     runs = run_demo(days=3, output=str(output / "exports"), migrate=False)
+    identical = runs[-1].get("sha256") == runs[-2].get("sha256")
+    print(f"re-run of {runs[-1]['day']} wrote identical bytes: {identical}")
+    return identical and all(r["state"].endswith("success") for r in runs)
+
+
+def _conversations_part(output: Path) -> bool:
+    from datetime import datetime, timedelta, timezone
+
+    from dags_examples._demo import nightly_runs, prepare_airflow
+    from dags_examples.xentree_conversation_export import build_dag
+    from xentree_provider.testing import SandboxServer
+
+    prepare_airflow(False)
+    base = output / "exports"
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [today - timedelta(days=k) for k in range(3, 0, -1)]
+    with SandboxServer(conversations=200, anchor=today.date().isoformat()) as sandbox:
+        os.environ["AIRFLOW_CONN_XENTREE_DEFAULT"] = sandbox.connection_env()
+        path = "conversations/dt={}/conversations.jsonl.gz".format
+        runs = nightly_runs(build_dag(str(base)), base, path, days, print)
     identical = runs[-1].get("sha256") == runs[-2].get("sha256")
     print(f"re-run of {runs[-1]['day']} wrote identical bytes: {identical}")
     return identical and all(r["state"].endswith("success") for r in runs)
@@ -89,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts: dict[str, Callable[[Path], bool]] = {
         "hook": _hook_part,
         "transcripts": _transcripts_part,
+        "conversations": _conversations_part,
         "membership": _membership_part,
         "reporting": _reporting_part,
     }
@@ -103,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print("\nsummary:")
     for name, outcome in results.items():
-        print(f"  {name:12} {outcome}")
+        print(f"  {name:14} {outcome}")
     print(f"outputs: {output}")
     for path in sorted(output.rglob("*")):
         if path.is_file():

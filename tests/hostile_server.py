@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import ssl
 import threading
 import time
@@ -138,3 +139,52 @@ class HostileServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class SilentServer:
+    """A TCP listener on 127.0.0.1 that never says a word, for the connect and TLS handshake phases.
+
+    ``accept=True``: connections are accepted and held open in silence (an HTTPS client waits for the
+    server's TLS hello for ever). ``accept=False``: nothing is accepted and the accept queue is kept full
+    (Linux then drops further SYNs), so a connect hangs as against a blackholed address.
+    """
+
+    def __init__(self, *, accept: bool = True) -> None:
+        self.accept = accept
+        self.stopping = threading.Event()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0 if not accept else 16)
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._hold, daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The port listened on."""
+        return int(self._listener.getsockname()[1])
+
+    def _hold(self) -> None:
+        self._listener.settimeout(0.1)
+        started = time.monotonic()
+        while not self.stopping.is_set() and time.monotonic() - started < MAX_SECONDS:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                continue
+            self._held.append(connection)
+
+    def __enter__(self) -> SilentServer:
+        if self.accept:
+            self._thread.start()
+        else:
+            filler = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            self._held.append(filler)  # the one queued connection: the queue is full from here on
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        for connection in self._held:
+            connection.close()
+        self._listener.close()

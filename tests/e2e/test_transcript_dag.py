@@ -62,6 +62,16 @@ def _xcom(run, task_id: str, key: str = "return_value"):
     return value
 
 
+def _asset_event_extras(uri: str) -> list[dict]:
+    """The ``extra`` of every event of the Asset ``uri``, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return [dict(event.extra) for event in query.filter(AssetModel.uri == uri).order_by(AssetEvent.id)]
+
+
 def test_example_dag_exports_a_day_and_a_rerun_writes_the_same_bytes(world, tmp_path, monkeypatch):
     monkeypatch.setenv("XENTREE_EXAMPLES_OUTPUT", str(tmp_path))
     from dags_examples.xentree_transcript_export import build_dag
@@ -91,17 +101,8 @@ def test_example_dag_exports_a_day_and_a_rerun_writes_the_same_bytes(world, tmp_
     link = _xcom(run, "export_transcripts", key="_link_XentreeTranscriptLink")
     assert link == f"{world.url}/live/transcripts"
 
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        events = (
-            session.query(AssetEvent)
-            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-            .filter(AssetModel.uri == f"file://{tmp_path}/transcripts")
-            .all()
-        )
-        assert events and events[-1].extra["path"] == f"file://{expected}"
+    events = _asset_event_extras(f"file://{tmp_path}/transcripts")
+    assert events and events[-1]["path"] == f"file://{expected}"
 
     rerun = dag.test(logical_date=day + timedelta(days=1))
     assert str(rerun.state).endswith("success")

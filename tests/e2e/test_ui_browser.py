@@ -51,7 +51,12 @@ CHROMIUM_ARGS = [
 ANCHOR = "2026-11-23"
 CONN_ID = "xentree_default"
 MEMBERSHIP = "xentree_org_membership_sync"
-EXAMPLE_DAGS = ("xentree_learning_report", MEMBERSHIP, "xentree_transcript_export")
+EXAMPLE_DAGS = (
+    "xentree_learning_report",
+    MEMBERSHIP,
+    "xentree_transcript_export",
+    "xentree_conversation_export",
+)
 # Test-cluster policy: a failed try is retried after 1 s, not 5 min (the DAG files stay untouched).
 LOCAL_SETTINGS = """\
 from datetime import timedelta

@@ -7,47 +7,22 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from tiny_http import Answer, serve
 
 from xentree_provider.api.errors import XentreeConfigError, XentreeResponseError
 from xentree_provider.hooks.xentree import XentreeHook
 from xentree_provider.hooks.xentree_async import XentreeAsyncHook
 
-Handler = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes]]
-
 
 @pytest.fixture
-def tiny_server() -> Iterator[Callable[[Handler], str]]:
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(answer: Handler) -> str:
-        class Reply(BaseHTTPRequestHandler):
-            def _reply(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                self.rfile.read(length)
-                status, headers, body = answer(self)
-                self.send_response(status)
-                for name, value in {**headers, "content-length": str(len(body))}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _reply
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Reply)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def tiny_server() -> Iterator[Callable[[Answer], str]]:
+    """Starts tiny servers (``tiny_http.serve``) for the test; returns each one's URL."""
+    with ExitStack() as servers:
+        yield lambda answer: servers.enter_context(serve(answer)).url
 
 
 def _hook(monkeypatch, conn_id: str, conn: dict, **kwargs) -> XentreeHook:

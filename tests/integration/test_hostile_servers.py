@@ -15,7 +15,7 @@ from typing import Any
 
 import certifi
 import pytest
-from hostile_server import Exchange, HostileServer
+from hostile_server import Exchange, HostileServer, SilentServer
 
 from xentree_provider.api.async_transport import AsyncTransport
 from xentree_provider.api.errors import (
@@ -23,7 +23,8 @@ from xentree_provider.api.errors import (
     XentreeResponseError,
     XentreeTimeoutError,
 )
-from xentree_provider.api.routes import ROUTES
+from xentree_provider.api.retry import may_have_applied
+from xentree_provider.api.routes import ROUTES, adhoc_route
 from xentree_provider.api.settings import ClientSettings
 from xentree_provider.api.transport import Transport
 from xentree_provider.hooks.xentree import XentreeHook
@@ -181,6 +182,50 @@ def test_a_write_whose_answer_trickles_past_the_deadline_may_have_applied(hook_f
         with pytest.raises(XentreeMaybeAppliedError, match="total deadline"):
             save(hook)
     assert server.requests_to("POST", "/api/live/transcripts") == 1
+
+
+# --------------------------------------------------------------------------- connect, TLS handshake, sending
+
+#: Timeouts far beyond the deadline: only the deadline can end these calls (the messages tell which did).
+PATIENT = {"timeout": "30,30", "request_deadline": 1, "max_retries": 0}
+
+
+def silent_settings(url: str) -> ClientSettings:
+    return ClientSettings.from_connection(
+        host=url, login=None, password=None, extra={"api_key": API_KEY, **PATIENT}
+    )
+
+
+@DRIVERS
+@pytest.mark.parametrize("accept", [False, True], ids=["connect-blackholed", "tls-hello-never-answered"])
+def test_a_connection_that_never_completes_ends_at_the_deadline(
+    call: Callable[..., Any], accept: bool
+) -> None:
+    # Blackholed: the listener's accept queue is full, the SYN goes unanswered. Accepted: the TCP
+    # connection is made and the server never sends its TLS hello.
+    with SilentServer(accept=accept) as server:
+        config = silent_settings(f"https://127.0.0.1:{server.port}")
+        with pytest.raises(XentreeTimeoutError) as info:
+            call(config)
+    error = info.value
+    assert "total deadline of 1 s" in str(error) and "request_deadline" in str(error), str(error)
+    if call is call_sync:  # the sync driver knows nothing was sent: safe to retry, never "may have applied"
+        assert "could not connect" in str(error)
+        assert not error.request_sent and not may_have_applied(error)
+
+
+def test_a_request_the_server_never_reads_ends_at_the_deadline() -> None:
+    # The TCP connection is made and nothing is read: sending a large body blocks once the buffers
+    # are full, until the deadline shuts the socket down.
+    with SilentServer(accept=True) as server:
+        transport = Transport(silent_settings(f"http://127.0.0.1:{server.port}"), user_agent="test")
+        try:
+            with pytest.raises(XentreeTimeoutError, match="total deadline of 1 s") as info:
+                transport.call(adhoc_route("PUT", "/api/blob"), json={"blob": "x" * 64_000_000})
+        finally:
+            transport.close()
+    # part of it went out: the server may have acted on it
+    assert info.value.request_sent and "did not finish answering" in str(info.value)
 
 
 # --------------------------------------------------------------------------- verify and the environment

@@ -251,3 +251,37 @@ def test_membership_sync_lineage_reports_the_report_and_the_audit_log(
     assert len(lines) == 2
     assert [n for n, _ in _schema(done[audit.name])] == list(json.loads(lines[0]))
     assert set(json.loads(written.read_text(encoding="utf-8"))) <= {n for n, _ in _schema(done[written.name])}
+
+
+@pytest.mark.parametrize("export_format", ["jsonl", "csv", "parquet"])
+def test_conversation_export_lineage_names_both_endpoints_with_schema_rows_and_bytes(
+    sandbox: SandboxServer, tmp_path: Path, export_format: str
+) -> None:
+    from xentree_provider.conversations.schema import CSV_COLUMNS
+    from xentree_provider.operators.conversations import XentreeConversationExportOperator
+
+    target = tmp_path / f"c.{export_format}"
+    operator = XentreeConversationExportOperator(
+        task_id="export", output_path=str(target), export_format=export_format, settle=0
+    )
+    start = _extract(operator, TaskInstanceState.RUNNING)
+    assert [(i.namespace, i.name) for i in start.inputs] == [
+        (sandbox.url, "/api/core/conversations"),
+        (sandbox.url, "/api/core/conversations/{conversation_id}/messages"),
+    ]
+    result = operator.execute(
+        {
+            "data_interval_start": datetime(2026, 10, 26, tzinfo=UTC),
+            "data_interval_end": datetime(2026, 11, 23, tzinfo=UTC),
+        }  # type: ignore[arg-type]
+    )
+    (output,) = _extract(operator, TaskInstanceState.SUCCESS).outputs
+    stats = output.outputFacets["outputStatistics"]
+    assert stats.size == result["bytes"] == target.stat().st_size
+    names = [n for n, _ in _schema(output)]
+    if export_format == "csv":
+        assert names == list(CSV_COLUMNS)
+        assert stats.rowCount == result["messages"] > 0
+    else:
+        assert names == ["id", "title", "created_at", "updated_at", "messages"]
+        assert stats.rowCount == result["count"] > 0

@@ -461,6 +461,52 @@ def test_members_add_conflict_and_last_owner(sbx: SandboxServer) -> None:
     assert state[new["user_id"]] == "owner"
 
 
+def test_member_changes_are_counted_per_member_as_applied(sbx: SandboxServer) -> None:
+    creds = sbx.credentials()
+    acme, globex = creds["org_ids"]["acme"], creds["org_ids"]["globex"]
+    headers = key(sbx, "demo")
+    base = f"{sbx.url}/api/organizations/{acme}/members"
+    added = requests.post(base, headers=headers, json={"email": "New@acme.example"}, timeout=5).json()
+    again = requests.post(base, headers=headers, json={"email": "new@acme.example"}, timeout=5)
+    assert again.status_code == 409  # refused: nothing applied, nothing counted
+    members = {m["email"]: m for m in sbx.members(acme)}
+    target = members["adele.fry@acme.example"]
+    team = next(iter(creds["organizations"]["acme"]["teams"].values()))
+    user = f"{base}/{target['user_id']}"
+    assert requests.patch(user, headers=headers, json={"role": "manager"}, timeout=5).ok
+    assert requests.patch(user, headers=headers, json={"role": "member"}, timeout=5).ok
+    assert requests.put(user, headers=headers, json={"team_id": team}, timeout=5).ok
+    assert requests.delete(f"{base}/{added['user_id']}", headers=headers, timeout=5).status_code == 204
+    assert requests.delete(f"{base}/{added['user_id']}", headers=headers, timeout=5).status_code == 404
+    moved = requests.put(user, headers=headers, json={"organization_id": globex}, timeout=5)
+    assert moved.ok, moved.text
+    counters = sbx.counters()
+    assert counters["member_changes"] == {
+        f"{acme} New@acme.example add": 1,
+        f"{acme} adele.fry@acme.example role": 2,
+        f"{acme} adele.fry@acme.example update": 1,
+        f"{acme} New@acme.example remove": 1,
+        f"{acme} adele.fry@acme.example move": 1,
+    }
+    assert sum(counters["writes"].values()) == 6
+    sbx.reset_counters()
+    assert sbx.counters()["member_changes"] == {}
+
+
+def test_generated_organizations_are_served(sbx: SandboxServer) -> None:
+    sbx.reset(organizations=20)
+    creds = sbx.credentials()
+    assert len(creds["org_ids"]) == 20 and creds["api_keys"]["demo"]["organization_ids"] == list(
+        creds["org_ids"].values()
+    )
+    listed = get(sbx, "/api/organizations", bearer(sbx), limit=50).json()
+    assert [o["id"] for o in listed] == list(creds["org_ids"].values())  # Ada is in every one
+    org = creds["org_ids"]["org20"]
+    members = get(sbx, f"/api/organizations/{org}/members", key(sbx, "demo"), limit=200).json()
+    assert len(members) == 40
+    assert [m["role"] for m in members if m["email"] == "ada@acme.example"] == ["owner"]
+
+
 def test_org_crud_and_visibility(sbx: SandboxServer) -> None:
     creds = sbx.credentials()
     headers = bearer(sbx)

@@ -105,6 +105,7 @@ def test_window_edges_order_and_result(world, tmp_path):
         "window": {"start": "2026-02-27T00:00:00Z", "end": "2026-02-28T00:00:00Z"},
         "missing": 0,
         "asset": f"file://{path}",
+        "redactions": {},
     }
     assert json.loads(json.dumps(result)) == result
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]

@@ -331,3 +331,40 @@ def test_the_shared_stream_fans_one_poll_out_to_every_watcher(world):
     assert [event.payload["count"] for event in events] == [1, 1]
     assert list_reads == 1  # one poll (one page: the saved session is recent) served both watchers
     assert events[0].payload == events[1].payload
+
+
+def test_incremental_exports_redact_and_count(world, tmp_path, monkeypatch):
+    world(transcripts=20, days=2)
+    key = "incremental-redaction-key-7d1e"
+    monkeypatch.setenv("AIRFLOW_CONN_INC_KEY", json.dumps({"conn_type": "generic", "password": key}))
+    hashed = {"redact": ["email", "phone"], "redaction": "hash", "redaction_key_conn_id": "inc_key"}
+    op = operator(tmp_path, "r", fields=["turns"], **hashed)
+    store = FakeStore(op.asset)
+    started = datetime.now(timezone.utc) - timedelta(minutes=1)
+    # a minute back: the sandbox stores save times to the second
+    store.state.values[WATERMARK_KEY] = started.isoformat()
+    text = "write to eve@example.com or call +1 555 123 4567"
+    hook = XentreeHook()
+    try:
+        hook.save_transcript(
+            started, started, [{"role": "user", "text": text, "timestamp": started.isoformat()}]
+        )
+    finally:
+        hook.close()
+    result = op.execute({"asset_state_store": store})
+    assert result["count"] == 1 and result["redactions"] == {"email": 1, "phone": 1}
+    lines = Path(result["path"].removeprefix("file://")).read_text().splitlines()
+    (record,) = [json.loads(line) for line in lines]
+    assert set(record) == {"id", "turns"}
+    token = r"[0-9a-f]{16}"
+    assert re.fullmatch(rf"write to \[email:{token}\] or call \[phone:{token}\]", record["turns"][0]["text"])
+    assert key not in json.dumps(result)
+
+
+def test_incremental_hash_without_a_usable_key_fails_before_any_request(world, tmp_path):
+    sandbox = world(transcripts=5, days=1)
+    op = operator(tmp_path, "nokey", redact=["email"], redaction="hash", redaction_key_variable="no_such_var")
+    sandbox.reset_counters()
+    with pytest.raises(XentreeConfigError, match="redaction_key_variable='no_such_var'"):
+        op.execute({"asset_state_store": FakeStore(op.asset)})
+    assert sum(sandbox.counters()["requests"].values()) == 0

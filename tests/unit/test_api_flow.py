@@ -365,10 +365,11 @@ def test_max_requests_per_second_paces_every_request_of_the_flows() -> None:
     assert len(script.slept) == 2 and all(0.0 < wait <= 0.5 for wait in script.slept)
 
 
-def test_a_429_after_a_run_of_answers_slows_the_shared_throttle_down() -> None:
+def test_a_run_of_429s_after_a_run_of_answers_slows_the_shared_throttle_down() -> None:
     shared = flows()
-    script = Script(*[reply(200, {})] * 8, error_reply(429, retry_after="0"), reply(200, {}))
-    for _ in range(9):
+    throttled = [error_reply(429, retry_after="0")] * 3
+    script = Script(*[reply(200, {})] * 8, *throttled, reply(200, {}), *throttled, reply(200, {}))
+    for _ in range(10):
         run_flow(shared.request(ROUTES["get_live_quota"]), script.perform)
     assert shared.throttle.cuts == 1 and shared.throttle.rate is not None
 

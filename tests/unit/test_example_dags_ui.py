@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_DAG_IDS = {"xentree_learning_report", "xentree_org_membership_sync", "xentree_transcript_export"}
+EXAMPLE_DAG_IDS = {
+    "xentree_conversation_export",
+    "xentree_learning_report",
+    "xentree_org_membership_sync",
+    "xentree_transcript_export",
+}
 
 
 @pytest.fixture(scope="module")

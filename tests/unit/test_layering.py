@@ -16,17 +16,31 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "xentree_provider"
 
 # Packages of pure logic: no Airflow, and nothing from the Airflow-side packages of this provider.
-PURE = ("api", "transcripts", "membership", "reporting", "conditions", "knowledge", "tabular")
+PURE = (
+    "api",
+    "exports",
+    "transcripts",
+    "conversations",
+    "membership",
+    "reporting",
+    "conditions",
+    "knowledge",
+    "tabular",
+    "redaction",
+)
 AIRFLOW_SIDE = ("hooks", "_task", "operators", "sensors", "triggers", "links", "testing")
 # What each pure package may use of this provider besides itself (api is the bottom layer).
 PURE_MAY_USE = {
     "api": (),
-    "transcripts": ("api", "tabular"),
+    "exports": ("api", "tabular"),
+    "transcripts": ("api", "tabular", "exports"),
+    "conversations": ("api", "tabular", "exports"),
     "membership": ("api", "tabular"),
     "reporting": ("api", "tabular"),
     "conditions": ("api", "transcripts"),
     "knowledge": ("tabular",),
     "tabular": ("api",),
+    "redaction": ("api",),
 }
 HOOKS_MAY_NOT_USE = ("operators", "sensors", "triggers", "_task", "links")
 # Outside the package, only these trees may import the test kit.

@@ -45,6 +45,8 @@ PINNED: dict[str, tuple[str, ...]] = {
     "xentree_provider.triggers.new_transcripts": ("XentreeNewTranscriptsTrigger",),
     "xentree_provider.operators.conversations": (
         "DEFAULT_MAX_PROMPT_CHARS",
+        "XentreeConversationExportOperator",
+        "XentreeEmptyWindowError",
         "XentreeGenerateResponseOperator",
     ),
     "xentree_provider.sensors.base": ("XentreeConditionSensor",),

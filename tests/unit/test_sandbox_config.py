@@ -79,3 +79,34 @@ def test_light_imports_and_cli_refuses_remote() -> None:
     )
     assert result.returncode == 2
     assert "--allow-remote" in result.stderr
+
+
+def test_generated_organizations_leave_the_named_ones_as_they_were() -> None:
+    default = World(SandboxConfig(transcripts=10))
+    wide = World(SandboxConfig(transcripts=10, organizations=20))
+    assert len(default.orgs) == 3 and len(wide.orgs) == 20
+    assert list(wide.orgs)[:3] == list(default.orgs)
+    for org_id in default.orgs:
+        assert wide.members[org_id] == default.members[org_id]
+        assert wide.learners[org_id] == default.learners[org_id]
+    assert wide.password == default.password and list(wide.api_keys) == list(default.api_keys)
+    demo = next(key for key in wide.api_keys.values() if key.name == "demo")
+    assert demo.organization_ids == tuple(wide.orgs)
+    emails: set[str] = set()
+    for org_id in list(wide.orgs)[3:]:
+        roster = wide.members[org_id]
+        assert len(roster) == 40
+        assert roster[wide.primary.id].role == "owner"
+        assert sum(member.role == "owner" for member in roster.values()) == 1
+        assert {member.team_id for member in roster.values()} <= {t.id for t in wide.orgs[org_id].teams}
+        emails |= {wide.users[user_id].email for user_id in roster if user_id != wide.primary.id}
+    assert len(emails) == 17 * 39  # nobody but Ada is in two generated organizations
+    assert [org.slug for org in wide.orgs.values()][3:5] == ["org04", "org05"]
+    assert list(World(SandboxConfig(transcripts=10, organizations=20)).orgs) == list(wide.orgs)
+    assert list(World(SandboxConfig(transcripts=10, organizations=2)).orgs) == list(default.orgs)[:2]
+
+
+@pytest.mark.parametrize("count", [0, 100])
+def test_organizations_out_of_range(count: int) -> None:
+    with pytest.raises(ValueError, match="organizations must be between 1 and 99"):
+        SandboxConfig(organizations=count)

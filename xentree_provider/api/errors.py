@@ -297,10 +297,22 @@ class Failure(str, Enum):
     DEADLINE = "deadline"
 
 
-def transport_error(failure: Failure, *, method: str, path: str, cause: str) -> XentreeConnectionError:
+def transport_error(
+    failure: Failure, *, method: str, path: str, cause: str, request_sent: bool = True
+) -> XentreeConnectionError:
     """The error for a failed exchange; ``cause`` names the client library's error type (or, for
-    :attr:`Failure.DEADLINE`, the deadline), never a URL."""
+    :attr:`Failure.DEADLINE`, the deadline), never a URL. ``request_sent`` (for the deadline): False
+    when the time ran out while connecting or in the TLS handshake, before anything was sent."""
     where: dict[str, Any] = {"method": method, "path": path}
+    if failure is Failure.DEADLINE and not request_sent:
+        return XentreeTimeoutError(
+            f"could not connect to the Xentree API (TCP connect and TLS handshake) within the request's "
+            f"total deadline of {cause} (connection extra 'request_deadline'; by default the connect "
+            "timeout plus twice the read timeout); check the connection host and that the service is "
+            "reachable",
+            request_sent=False,
+            **where,
+        )
     if failure is Failure.DEADLINE:
         return XentreeTimeoutError(
             f"the Xentree API did not finish answering within the request's total deadline of {cause} "

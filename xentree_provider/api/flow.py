@@ -158,7 +158,7 @@ class RequestFlows:
         self.log = log
         self.clock = clock
         #: The rate limit shared by every request of these flows (every thread of one hook).
-        self.throttle = Throttle(settings.max_requests_per_second)
+        self.throttle = Throttle(settings.max_requests_per_second, clock=clock)
 
     def request(self, route: Route, **options: Unpack[RequestOptions]) -> Flow[RequestStep, Any]:
         """The flow of one call of ``route``; it returns the decoded JSON body (None if empty)."""
@@ -268,15 +268,15 @@ class RequestFlows:
         return token
 
     def _exchange(self, route: Route, send: Send, token_reply: bool) -> Flow[RequestStep, Any]:
-        wait = self.throttle.delay()
-        if wait > 0:
-            yield Sleep(wait)
+        ticket = self.throttle.reserve()
+        if ticket.wait > 0:
+            yield Sleep(ticket.wait)
         started = self.clock()
         reply: Reply = yield send
         if reply.status == 429:
-            self.throttle.throttled()
+            self.throttle.throttled(ticket)
         else:
-            self.throttle.accepted()
+            self.throttle.accepted(ticket)
         self.log.debug(
             "%s %s -> %s in %.0f ms (request id %s)",
             send.method,

@@ -120,7 +120,13 @@ class Transport(DriverCore[TokenManager]):
                     return reply
         # Cut off at the deadline: whatever the exchange gave after that is incomplete.
         cause = f"{deadline.seconds:g} s"
-        raise transport_error(Failure.DEADLINE, method=send.method, path=send.path, cause=cause)
+        raise transport_error(
+            Failure.DEADLINE,
+            method=send.method,
+            path=send.path,
+            cause=cause,
+            request_sent=deadline.request_sent,
+        )
 
     def _exchange(self, send: Send) -> Reply:
         response = self.session.request(

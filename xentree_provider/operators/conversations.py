@@ -1,17 +1,40 @@
-"""Conversation operators: ask Xentree's assistant for a response (e.g. a summary for a report)."""
+"""Conversation operators: ask Xentree's assistant for a response (e.g. a summary for a report), and
+export the AI conversations and their messages of a time window to a file.
+
+The export's selection, records, writers and exporter live in :mod:`xentree_provider.conversations`;
+the shared file-export plumbing in :mod:`xentree_provider._task.exports`.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import timedelta
+from typing import IO, TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, Context
+from airflow.sdk import Asset, BaseOperator, Context
 
+from xentree_provider._task.exports import DEFAULT_SETTLE, ExportsToFile, export_arguments
 from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage
+from xentree_provider._task.window import interval_window
 from xentree_provider.api.errors import XentreeConfigError
+from xentree_provider.api.routes import route
+from xentree_provider.conversations.exporter import ConversationExporter, ConversationExportResult
+from xentree_provider.conversations.schema import RECORD_FIELDS, export_schema
+from xentree_provider.conversations.selection import ConversationSelection
+from xentree_provider.exports.errors import XentreeEmptyWindowError
+from xentree_provider.exports.window import TimeWindow
 
-__all__ = ["DEFAULT_MAX_PROMPT_CHARS", "XentreeGenerateResponseOperator"]
+if TYPE_CHECKING:
+    from xentree_provider.redaction.records import RecordRedactor
+
+__all__ = [
+    "DEFAULT_MAX_PROMPT_CHARS",
+    "XentreeConversationExportOperator",
+    "XentreeEmptyWindowError",
+    "XentreeGenerateResponseOperator",
+]
 
 #: The longest prompt (in characters, after rendering) sent by default. Xentree documents no limit;
 #: this keeps a prompt well inside the context window of the models Xentree routes to. A longer
@@ -141,3 +164,191 @@ class XentreeGenerateResponseOperator(UsesXentreeHook, BaseOperator):
             "usage": dict(usage) if isinstance(usage, Mapping) else None,
             "prompt_chars": size,
         }
+
+
+class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
+    """Exports the AI conversations of a time window, with their messages of that window, to a file.
+
+    The window is the run's data interval (``data_interval_start`` inclusive, ``data_interval_end``
+    exclusive) unless ``start`` / ``end`` are given. It applies to each message's ``created_at``: a
+    conversation is in the file when it has messages created in the window, with just those messages
+    (sorted by ``(created_at, id)``), so over consecutive windows every message lands in exactly one
+    file. Conversations are sorted by ``(created_at, id)``. A run that starts between ``end`` and
+    ``end + settle`` first waits in the triggerer, so messages saved at the window's end are in.
+    The file is written beside the destination and moved into place when complete; a re-run over the
+    same data writes the same bytes (a conversation's ``title`` and ``updated_at`` are as of the run).
+
+    ``jsonl``: one conversation per line, ``{"id", "title", "created_at", "updated_at", "messages":
+    [{"id", "role", "content", "created_at"}]}``. ``csv``: a header, then one row per message (columns
+    :data:`~xentree_provider.conversations.schema.CSV_COLUMNS`). ``parquet``: one row per conversation,
+    messages a list of structs (:data:`~xentree_provider.conversations.schema.CONVERSATION_SCHEMA`;
+    needs the ``parquet`` extra). ``redact``, ``redaction`` and ``fields`` work as on the transcript
+    export (conversation titles and message contents are redacted; ids, roles and times never).
+
+    Returns ``{"path", "count", "messages", "bytes", "format", "compression", "window", "missing",
+    "asset", "redactions"}`` (``count``: conversations written; ``missing``: deleted before their
+    messages were read), also on the output Asset's event.
+
+    :param output_path: destination (templated): an absolute local path or a URL (``file://``,
+        ``s3://``, ``gs://``, ...).
+    :param xentree_conn_id: the Xentree connection id (``conversations:read``; templated).
+    :param start: window start, ISO date or datetime (templated); default the data interval start.
+    :param end: window end, exclusive (templated); default the data interval end.
+    :param settle: how long after the window's end saves still in flight may land (a ``timedelta``
+        or seconds; default 5 minutes).
+    :param export_format: ``jsonl``, ``csv`` or ``parquet``.
+    :param compression: None or ``gzip`` (``jsonl`` + ``gzip`` is ``.jsonl.gz``); Parquet takes None.
+    :param output_conn_id: Airflow connection for remote storage (templated).
+    :param max_workers: conversations whose messages are read concurrently (1..32).
+    :param page_size: list page size (1..200).
+    :param prune: read only the messages of conversations whose ``created_at`` / ``updated_at`` allow
+        messages in the window (default); False reads every conversation's messages, for a service
+        that does not move ``updated_at`` when a message is added.
+    :param fail_on_empty: fail (``XentreeEmptyWindowError``) instead of writing an empty file.
+    :param asset: the Asset outlet: None derives it from ``output_path``, a string is an Asset URI, an
+        ``Asset`` is used as is, False disables.
+    :param hook_overrides: keyword overrides for the hook (``timeout``, ``max_retries``, ...).
+    :param stale_temp_age: age after which killed tries' temporaries beside ``output_path`` are removed.
+    :param redact: ``"email"``, ``"phone"`` and custom regexes to redact; None redacts nothing.
+    :param redaction: ``"mask"`` or ``"hash"`` (keyed HMAC-SHA256).
+    :param fields: the top-level fields to write (of ``id``, ``title``, ``created_at``,
+        ``updated_at``, ``messages``); ``id`` is always written. None writes all.
+    :param redaction_key_conn_id: with ``hash``, a connection whose password is the HMAC key.
+    :param redaction_key_variable: with ``hash``, or an Airflow Variable holding the key.
+    """
+
+    template_fields: Sequence[str] = ("xentree_conn_id", "start", "end", "output_path", "output_conn_id")
+    exported_records = "messages"
+    ui_color = "#fae8ff"
+    summary_in_asset_event = ("path", "count", "messages", "bytes", "format", "window", "redactions")
+
+    def __init__(
+        self,
+        *,
+        output_path: str,
+        xentree_conn_id: str = "xentree_default",
+        start: Any = None,
+        end: Any = None,
+        settle: timedelta | float = DEFAULT_SETTLE,
+        export_format: str = "jsonl",
+        compression: str | None = None,
+        output_conn_id: str | None = None,
+        max_workers: int = 8,
+        page_size: int = 200,
+        prune: bool = True,
+        fail_on_empty: bool = False,
+        asset: Asset | str | bool | None = None,
+        hook_overrides: Mapping[str, Any] | None = None,
+        stale_temp_age: timedelta | float = timedelta(hours=1),
+        redact: Sequence[str] | str | None = None,
+        redaction: str = "mask",
+        fields: Sequence[str] | None = None,
+        redaction_key_conn_id: str | None = None,
+        redaction_key_variable: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(prune, bool):
+            raise ValueError(f"prune must be True or False, got {prune!r}")
+        arguments = export_arguments(
+            kwargs,
+            output_path=output_path,
+            export_format=export_format,
+            compression=compression,
+            max_workers=max_workers,
+            page_size=page_size,
+            settle=settle,
+            stale_temp_age=stale_temp_age,
+            asset=asset,
+            redact=redact,
+            redaction=redaction,
+            fields=fields,
+            redaction_key_conn_id=redaction_key_conn_id,
+            redaction_key_variable=redaction_key_variable,
+            available_fields=RECORD_FIELDS,
+        )
+        super().__init__(**kwargs)
+        self.set_export_arguments(arguments)
+        self.output_path = output_path
+        self.xentree_conn_id = xentree_conn_id
+        self.start = start
+        self.end = end
+        self.output_conn_id = output_conn_id
+        self.prune = prune
+        self.fail_on_empty = fail_on_empty
+        self.hook_overrides = dict(hook_overrides or {})
+
+    @fail_fast_on_bad_config
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
+        return self.start_export(context)
+
+    @fail_fast_on_bad_config
+    def execute_settled(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Resume once the window has settled: export it."""
+        return self._export(context, self._selection(context))
+
+    def _selection(self, context: Context) -> ConversationSelection:
+        return ConversationSelection(TimeWindow(*interval_window(context, self.start, self.end)), self.prune)
+
+    def _export(self, context: Context, selection: ConversationSelection) -> dict[str, Any]:
+        destination = self._destination()
+        redactor: RecordRedactor = self.redaction_options.record_redactor()
+        exporter = ConversationExporter(
+            self.hook,
+            selection,
+            max_workers=self.max_workers,
+            page_size=self.page_size,
+            log=self.log,
+            concurrency=self.hook.throttle,  # lowered on 429s, shared with every thread of the hook
+        )
+        conversations = exporter.select()
+        self.log.info("Reading the messages of %d conversation(s) for %s", len(conversations), destination)
+
+        def write(stream: IO[Any]) -> ConversationExportResult:
+            written = exporter.write(
+                conversations,
+                stream,
+                self.export_format,
+                prepare=redactor.apply if redactor.active else None,
+                fields=redactor.fields,
+            )
+            if not written.messages and self.fail_on_empty:  # raised before the file is moved in place
+                raise XentreeEmptyWindowError(
+                    f"no messages with {selection.describe()}; nothing was written to {destination} "
+                    "(fail_on_empty=True)"
+                )
+            return written
+
+        result, size = self.write_file(destination, write)
+        self.log.info(
+            "Exported %d conversation(s), %d message(s), %d bytes to %s",
+            result.conversations,
+            result.messages,
+            size,
+            destination,
+        )
+        summary = self.export_summary(
+            str(destination),
+            size,
+            selection.window,
+            result.conversations,
+            len(result.missing),
+            messages=result.messages,
+        )
+        summary["redactions"] = redactor.counts()
+        self.record_lineage(self._lineage(size, result.rows))
+        self.announce(context, summary)
+        return summary
+
+    def _lineage(self, size: int | None = None, rows: int | None = None) -> Lineage:
+        base_url = self.hook.settings.base_url
+        sources = tuple(
+            ApiInput(base_url, route(name).path)
+            for name in ("list_conversations", "list_conversation_messages")
+        )
+        schema = export_schema(self.export_format, self.redaction_options.fields)
+        return Lineage(sources, (FileOutput(str(self._destination()), schema, rows, size),))
+
+    def planned_lineage(self) -> Lineage:
+        """The conversation endpoints and the export file (for OpenLineage)."""
+        return self._lineage()

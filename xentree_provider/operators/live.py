@@ -10,21 +10,20 @@ event, the link and the lineage.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator
 
-from xentree_provider._task.arguments import bounded_int_argument, duration_argument
-from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
-from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
-from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage, WritesFileLineage
+from xentree_provider._task.arguments import duration_argument
+from xentree_provider._task.exports import DEFAULT_SETTLE, ExportsToFile, export_arguments
+from xentree_provider._task.hooked import fail_fast_on_bad_config
+from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage
 from xentree_provider._task.window import interval_window as export_window
 from xentree_provider.api.routes import route
 from xentree_provider.links.xentree import XentreeTranscriptLink
-from xentree_provider.tabular.parquet import require_pyarrow
 from xentree_provider.transcripts.errors import XentreeEmptyWindowError
-from xentree_provider.transcripts.exporter import MAX_WORKERS_LIMIT, ExportResult, TranscriptExporter
+from xentree_provider.transcripts.exporter import ExportResult, TranscriptExporter
 from xentree_provider.transcripts.records import canonical_transcript
 from xentree_provider.transcripts.schema import export_schema
 from xentree_provider.transcripts.selection import (
@@ -33,10 +32,10 @@ from xentree_provider.transcripts.selection import (
     Selection,
     TimeWindow,
 )
-from xentree_provider.transcripts.writers import BINARY_FORMATS, CSV_COLUMNS, EXPORT_FORMATS
+from xentree_provider.transcripts.writers import CSV_COLUMNS, EXPORT_FORMATS, RECORD_FIELDS
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context, ObjectStoragePath
+    from airflow.sdk import Context
 
 __all__ = [
     "CSV_COLUMNS",
@@ -49,12 +48,8 @@ __all__ = [
     "export_window",
 ]
 
-COMPRESSIONS = (None, "gzip")
-SUMMARY_IN_ASSET_EVENT = ("path", "count", "bytes", "format", "window")
-DEFAULT_SETTLE = timedelta(minutes=5)
 
-
-class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook, BaseOperator):
+class XentreeTranscriptExportOperator(ExportsToFile, BaseOperator):
     """Exports the Xentree Live transcripts of a time window to a file in object storage.
 
     The window is the run's data interval (``data_interval_start`` inclusive, ``data_interval_end``
@@ -77,7 +72,13 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
     The output is registered as an Airflow Asset outlet (URI derived from ``output_path``, see
     ``asset``) whose events carry the written path, and as OpenLineage output when the OpenLineage
     provider is installed. Returns ``{"path", "count", "turns", "bytes", "format", "compression",
-    "window", "missing", "asset"}``.
+    "window", "missing", "asset", "redactions"}``; ``redactions`` counts the matches replaced per
+    pattern (``{"email": 3, "phone": 1, "pattern_1": 0}``, ``{}`` without ``redact``).
+
+    ``redact`` replaces e-mail addresses, phone numbers or custom regex matches in every free-text
+    field (turn texts; ids and timestamps are never touched) with a mask or a keyed hash, and
+    ``fields`` keeps only some top-level fields: see the redaction page of the docs. Pattern-based:
+    not a guarantee that no personal data remains.
 
     :param output_path: destination (templated): an absolute local path or a URL (``file://``,
         ``s3://``, ``gs://``, ...).
@@ -101,6 +102,15 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
     :param asset: the Asset outlet: None derives it from ``output_path`` (its static directory when
         the path is templated), a string is an Asset URI, an ``Asset`` is used as is, False disables.
     :param hook_overrides: keyword overrides for the hook (``timeout``, ``max_retries``, ...).
+    :param redact: what to redact: ``"email"``, ``"phone"`` and custom regexes (compiled when the
+        task is built), in any mix; None (the default) redacts nothing.
+    :param redaction: ``"mask"`` (``[email]``, ``[phone]``, ``[redacted]``) or ``"hash"``
+        (``[email:<16 hex of HMAC-SHA256>]``, stable for a key, so it joins across files).
+    :param fields: the top-level fields to write (of ``id``, ``session_id``, ``session_started_at``,
+        ``session_ended_at``, ``created_at``, ``turn_count``, ``turns``); ``id`` is always written.
+        None writes all.
+    :param redaction_key_conn_id: with ``hash``, a connection whose password is the HMAC key.
+    :param redaction_key_variable: with ``hash``, or the name of an Airflow Variable holding the key.
     :param stale_temp_age: after a successful write, hidden temporaries of the same ``output_path``
         last modified at least this long ago (a ``timedelta`` or seconds; default one hour) are taken
         for killed tries' and removed. Younger ones may belong to a try still running and are kept, as
@@ -108,6 +118,7 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
     """
 
     template_fields: Sequence[str] = ("xentree_conn_id", "start", "end", "output_path", "output_conn_id")
+    exported_records = "transcripts"
     operator_extra_links = (XentreeTranscriptLink(),)
     ui_color = "#e8f0fe"
 
@@ -130,43 +141,41 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         asset: Asset | str | bool | None = None,
         hook_overrides: Mapping[str, Any] | None = None,
         stale_temp_age: timedelta | float = timedelta(hours=1),
+        redact: Sequence[str] | str | None = None,
+        redaction: str = "mask",
+        fields: Sequence[str] | None = None,
+        redaction_key_conn_id: str | None = None,
+        redaction_key_variable: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if export_format not in EXPORT_FORMATS:
-            raise ValueError(
-                f"export_format must be one of {', '.join(EXPORT_FORMATS)}, got {export_format!r}"
-            )
-        compression = None if compression in ("", "none") else compression
-        if compression not in COMPRESSIONS:
-            raise ValueError(f"compression must be None or 'gzip', got {compression!r}")
-        if compression and export_format in BINARY_FORMATS:
-            raise ValueError(
-                f"compression={compression!r} does not apply to export_format={export_format!r}: the "
-                "format compresses inside the file; leave compression=None"
-            )
         if window_field not in WINDOW_FIELDS:
             raise ValueError(f"window_field must be one of {', '.join(WINDOW_FIELDS)}, got {window_field!r}")
-        workers = bounded_int_argument(max_workers, "max_workers", MAX_WORKERS_LIMIT)
-        page = bounded_int_argument(page_size, "page_size", 200)
-        stale_seconds = duration_argument(stale_temp_age, "stale_temp_age")
+        arguments = export_arguments(
+            kwargs,
+            output_path=output_path,
+            export_format=export_format,
+            compression=compression,
+            max_workers=max_workers,
+            page_size=page_size,
+            settle=settle,
+            stale_temp_age=stale_temp_age,
+            asset=asset,
+            redact=redact,
+            redaction=redaction,
+            fields=fields,
+            redaction_key_conn_id=redaction_key_conn_id,
+            redaction_key_variable=redaction_key_variable,
+            available_fields=RECORD_FIELDS,
+        )
         lag_seconds = duration_argument(max_arrival_lag, "max_arrival_lag", positive=True)
-        settle_seconds = duration_argument(settle, "settle")
-        outlet = resolve_asset(asset, output_path)
-        add_outlet(kwargs, outlet)
         super().__init__(**kwargs)
-        self.max_workers = workers
-        self.page_size = page
-        self.stale_temp_age = stale_seconds
+        self.set_export_arguments(arguments)
         self.window_field = window_field
         self.max_arrival_lag = lag_seconds
-        self.settle = settle_seconds
-        self.asset = outlet
         self.output_path = output_path
         self.xentree_conn_id = xentree_conn_id
         self.start = start
         self.end = end
-        self.export_format = export_format
-        self.compression = compression
         self.output_conn_id = output_conn_id
         self.fail_on_empty = fail_on_empty
         self.hook_overrides = dict(hook_overrides or {})
@@ -174,22 +183,7 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
     @fail_fast_on_bad_config
     def execute(self, context: Context) -> dict[str, Any]:
         """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
-        selection = self._selection(context)  # before any request
-        self._destination()
-        if self.export_format in BINARY_FORMATS:
-            require_pyarrow()
-        end, now = selection.window.end, datetime.now(timezone.utc)
-        if end is not None and end <= now < end + timedelta(seconds=self.settle):
-            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-
-            settled_at = end + timedelta(seconds=self.settle)
-            self.log.info("Window %s settles at %s; deferring until then", selection.describe(), settled_at)
-            self.defer(trigger=DateTimeTrigger(settled_at), method_name="execute_settled")
-        if end is not None and now < end:
-            self.log.warning(
-                "Window %s has not ended: later transcripts are not exported", selection.describe()
-            )
-        return self._export(context, selection)
+        return self.start_export(context)
 
     @fail_fast_on_bad_config
     def execute_settled(self, context: Context, event: Any = None) -> dict[str, Any]:
@@ -200,15 +194,9 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
         window = TimeWindow(*export_window(context, self.start, self.end))
         return Selection(window, self.window_field, timedelta(seconds=self.max_arrival_lag))
 
-    def _destination(self) -> ObjectStoragePath:
-        from xentree_provider._task.outputs import file_destination
-
-        return file_destination(self.output_path, self.output_conn_id)
-
     def _export(self, context: Context, selection: Selection) -> dict[str, Any]:
-        from xentree_provider._task.outputs import atomic_write, remove_stale_temporaries
-
         destination = self._destination()
+        redactor = self.redaction_options.record_redactor()  # the key is read before any request
         base_url = self.hook.settings.base_url
         XentreeTranscriptLink.persist(context, base_url)
         exporter = TranscriptExporter(
@@ -226,41 +214,33 @@ class XentreeTranscriptExportOperator(WritesFileLineage, DeclaresOutputAsset, Us
                 "(fail_on_empty=True)"
             )
         self.log.info("Writing %d transcript(s) to %s", len(ids), destination)
-        binary = self.export_format in BINARY_FORMATS
-        with atomic_write(destination, binary=binary, compress=self.compression == "gzip") as stream:
-            result = exporter.write(ids, stream, self.export_format)
-        remove_stale_temporaries(destination, min_age=self.stale_temp_age, log=self.log)
-        summary = self._summary(str(destination), int(destination.stat().st_size), selection.window, result)
+        result, size = self.write_file(
+            destination,
+            lambda stream: exporter.write(
+                ids,
+                stream,
+                self.export_format,
+                prepare=redactor.apply if redactor.active else None,
+                fields=redactor.fields,
+            ),
+        )
+        summary = self._summary(str(destination), size, selection.window, result)
+        summary["redactions"] = redactor.counts()
         self.record_lineage(self._lineage(summary["bytes"], result.rows))
-        self._announce(context, summary)
+        self.announce(context, summary)
         return summary
 
     def _summary(self, path: str, size: int, window: TimeWindow, result: ExportResult) -> dict[str, Any]:
         self.log.info(
             "Exported %d transcript(s), %d turn(s), %d bytes to %s", result.count, result.turns, size, path
         )
-        return {
-            "path": path,
-            "count": result.count,
-            "turns": result.turns,
-            "bytes": size,
-            "format": self.export_format,
-            "compression": self.compression,
-            "window": window.to_params(),
-            "missing": len(result.missing),
-            "asset": self.asset.uri if self.asset is not None else None,
-        }
-
-    def _announce(self, context: Context, summary: Mapping[str, Any]) -> None:
-        """Attach the summary to this run's event of the output Asset."""
-        outlet_events = context.get("outlet_events")
-        if self.asset is not None and outlet_events is not None:
-            outlet_events[self.asset].extra = {key: summary[key] for key in SUMMARY_IN_ASSET_EVENT}
+        return self.export_summary(path, size, window, result.count, len(result.missing), turns=result.turns)
 
     def _lineage(self, size: int | None = None, rows: int | None = None) -> Lineage:
         source = ApiInput(self.hook.settings.base_url, route("list_transcripts").path)
         destination = str(self._destination())
-        return Lineage((source,), (FileOutput(destination, export_schema(self.export_format), rows, size),))
+        schema = export_schema(self.export_format, self.redaction_options.fields)
+        return Lineage((source,), (FileOutput(destination, schema, rows, size),))
 
     def planned_lineage(self) -> Lineage:
         """The transcripts endpoint and the export file (for OpenLineage)."""

@@ -74,6 +74,7 @@ class XentreeIncrementalTranscriptExportOperator(XentreeTranscriptExportOperator
         """Fix the window's end (now), wait ``settle`` in the triggerer, then export and advance."""
         require_airflow(MINIMUM_AIRFLOW, "an incremental transcript export (the asset state store)")
         self._destination()  # an existing directory fails before any request
+        self.redaction_options.record_redactor()  # so does a missing or bad redaction key
         if self.start not in (None, ""):
             parse_instant(self.start, "start")  # a bad first watermark fails before the wait
         end = datetime.now(timezone.utc)

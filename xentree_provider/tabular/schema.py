@@ -6,10 +6,11 @@ facets into a schema field, so a file's documented schema, its Parquet schema an
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Column", "LogicalType", "column_names"]
+__all__ = ["Column", "LogicalType", "column_names", "keep_columns"]
 
 #: ``timestamp`` is an instant in UTC (microseconds); ``json`` is any JSON value, stored as its text;
 #: ``list`` holds elements described by the column's one field; ``struct`` has the column's fields.
@@ -30,3 +31,10 @@ class Column:
 def column_names(columns: tuple[Column, ...]) -> tuple[str, ...]:
     """The names of ``columns``, in order (a CSV header)."""
     return tuple(column.name for column in columns)
+
+
+def keep_columns(columns: tuple[Column, ...], names: Collection[str] | None) -> tuple[Column, ...]:
+    """The columns of ``columns`` named in ``names`` (None: all of them), in their order."""
+    if names is None:
+        return columns
+    return tuple(column for column in columns if column.name in names)

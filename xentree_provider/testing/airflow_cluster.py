@@ -438,8 +438,13 @@ class AirflowCluster:
         run_id: str,
         timeout: float = 180,
         on_poll: Callable[[list[dict[str, Any]]], None] | None = None,
+        interval: float = 0.3,
     ) -> str:
-        """Wait for the run to finish; return its state. ``on_poll`` sees the task instances each poll."""
+        """Wait for the run to finish; return its state. ``on_poll`` sees the task instances each poll.
+
+        ``interval`` is the seconds between polls: each poll is one or two REST calls the api-server
+        answers, so a longer interval leaves more of a small machine to the tasks.
+        """
 
         def probe() -> str | None:
             if on_poll is not None:
@@ -447,14 +452,23 @@ class AirflowCluster:
             state = self.dag_run(dag_id, run_id)["state"]
             return state if state in TERMINAL_RUN_STATES else None
 
-        return str(self._wait(f"run {dag_id}/{run_id}", probe, timeout, interval=0.3))
+        return str(self._wait(f"run {dag_id}/{run_id}", probe, timeout, interval=interval))
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """Every task instance of the run (mapped ones included), with ``rendered_fields``."""
-        result = self.api(
-            "GET", f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances", params={"limit": 1000}
-        )
-        return list(result["task_instances"])
+        """Every task instance of the run (mapped ones included), with ``rendered_fields``.
+
+        Read page by page: the api-server caps a page at ``[api] maximum_page_limit`` (100 by default).
+        """
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.api(
+                "GET",
+                f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
+                params={"limit": 100, "offset": len(found)},
+            )
+            found += page["task_instances"]
+            if not page["task_instances"] or len(found) >= int(page["total_entries"]):
+                return found
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
         """The task's log for one try, as text (structured lines joined), through the REST API."""

@@ -19,6 +19,8 @@ TokenResponseStyle = Literal["refresh", "expires_in"]
 RetryAfterStyle = Literal["seconds", "date", "none"]
 ResetPhase = Literal["before", "after"]
 
+#: The most organizations a sandbox seeds (``SandboxConfig.organizations``).
+MAX_ORGANIZATIONS = 99
 _RATES = ("error_rate", "reset_rate", "html_error_rate", "malformed_json_rate", "truncated_json_rate")
 
 
@@ -121,6 +123,9 @@ class SandboxConfig:
     days: int = 28
     anchor: str | None = None
     members_per_org: int = 40
+    organizations: int = 3
+    """How many organizations: the named three (Acme Learning, Globex, Initech) first, then generated
+    ones (``org04``, ``org05``...), each owned by the primary user, with ``members_per_org`` members."""
     directory_members: int = 250
     list_shape: ListShape = "array"
     envelope_key: EnvelopeKey = "items"
@@ -136,8 +141,10 @@ class SandboxConfig:
     late_hours: float = 30.0
     """The longest delay of a late arrival, in hours (each is 1 h to this, uniformly)."""
     clock: str | None = None
-    """The server's clock (ISO datetime): transcripts saved after it are invisible, and transcripts
-    saved through the API are stamped with it. None: the real clock, no limit."""
+    """The server's clock (ISO datetime): transcripts and conversation messages saved after it are
+    invisible, and those saved through the API are stamped with it. None: the real clock, no limit."""
+    conversations: int = 25
+    """Seeded AI conversations; about half are picked up again on later days (messages across days)."""
     ignore_offset: bool = False
     """Ignore the ``offset`` query parameter of lists (a server that pages only with ``page``)."""
     faults: FaultConfig = field(default_factory=FaultConfig)
@@ -153,10 +160,14 @@ class SandboxConfig:
         """Raise ``ValueError`` when a setting is out of range."""
         if self.transcripts < 0:
             raise ValueError("transcripts must be >= 0")
+        if self.conversations < 0:
+            raise ValueError("conversations must be >= 0")
         if self.days < 1:
             raise ValueError("days must be >= 1")
         if self.members_per_org < 2:
             raise ValueError("members_per_org must be >= 2")
+        if not 1 <= self.organizations <= MAX_ORGANIZATIONS:
+            raise ValueError(f"organizations must be between 1 and {MAX_ORGANIZATIONS}")
         if self.directory_members < 0:
             raise ValueError("directory_members must be >= 0")
         if self.token_lifetime <= 0 or self.refresh_lifetime <= 0:

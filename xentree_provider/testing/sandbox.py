@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--days", type=int, default=defaults.days)
     parser.add_argument("--anchor", default=None, help="YYYY-MM-DD; data ends just before this UTC midnight")
     parser.add_argument("--members-per-org", type=int, default=defaults.members_per_org)
+    parser.add_argument(
+        "--organizations",
+        type=int,
+        default=defaults.organizations,
+        help="organizations to seed: Acme Learning, Globex, Initech, then generated ones",
+    )
     parser.add_argument("--directory-members", type=int, default=defaults.directory_members)
     parser.add_argument("--list-shape", choices=("array", "envelope", "page"), default=defaults.list_shape)
     parser.add_argument("--envelope-key", choices=("items", "data", "results"), default=defaults.envelope_key)
@@ -79,6 +85,7 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         days=args.days,
         anchor=args.anchor,
         members_per_org=args.members_per_org,
+        organizations=args.organizations,
         directory_members=args.directory_members,
         list_shape=args.list_shape,
         envelope_key=args.envelope_key,

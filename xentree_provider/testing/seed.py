@@ -82,6 +82,8 @@ _ORGS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("Globex", "globex", "Globex corporate English programme", ("Operations", "Finance", "Field")),
     ("Initech", "initech", "Initech pilot (two owners)", ("Engineering", "QA")),
 )
+#: The teams of every generated organization (past the named ones in ``_ORGS``).
+_GENERATED_TEAMS = ("North", "South", "East", "West")
 _TOPICS = (
     "onboarding",
     "launch plan",
@@ -354,7 +356,7 @@ class World:
         self.users[self.primary.id] = self.primary
         counter = 0
         acme_users: list[User] = []
-        for org_index, (name, slug, description, teams) in enumerate(_ORGS):
+        for org_index, (name, slug, description, teams) in enumerate(_ORGS[: config.organizations]):
             org = Organization(
                 id=hashed_id("org", self.seed, slug),
                 name=name,
@@ -396,6 +398,7 @@ class World:
             user = self._new_user(rng, counter, "learners.acme.example")
             team = self.first_org.teams[rng.randrange(len(self.first_org.teams))]
             self.learners[self.first_org.id][user.id] = team.id
+        self._build_generated_organizations(counter)
         for name, scopes in KEY_SCOPES.items():
             key = "xntr-" + random_token(secret_rng, 64)
             self.api_keys[key] = ApiKey(name, key, scopes, self.primary.id, self.first_org.id)
@@ -404,6 +407,36 @@ class World:
         self.api_keys[demo_key] = ApiKey(
             DEMO_KEY_NAME, demo_key, ALL_SCOPES, self.primary.id, self.first_org.id, tuple(self.orgs)
         )
+
+    def _build_generated_organizations(self, counter: int) -> None:
+        """Organizations past the named ones (``config.organizations`` > 3), Ada owning each.
+
+        Built last, from their own random generator, so that the named organizations, their members
+        and the directory's learners are the same whatever the number of organizations.
+        """
+        rng = random.Random(f"{self.seed}:generated-organizations")
+        for org_index in range(len(_ORGS), self.config.organizations):
+            slug = f"org{org_index + 1:02d}"
+            org = Organization(
+                id=hashed_id("org", self.seed, slug),
+                name=f"Sandbox Organization {org_index + 1:02d}",
+                slug=slug,
+                description="A generated organization (SandboxConfig.organizations)",
+                created_at=self.start_us - rng.randint(30, 250) * DAY_US,
+                teams=[Team(hashed_id("team", self.seed, slug, t), t) for t in _GENERATED_TEAMS],
+            )
+            self.orgs[org.id] = org
+            people = [self.primary]
+            while len(people) < self.config.members_per_org:
+                counter += 1
+                people.append(self._new_user(rng, counter, f"{slug}.example"))
+            roster: dict[str, Member] = {}
+            for pos, user in enumerate(people):
+                team = org.teams[rng.randrange(len(org.teams))]
+                joined = org.created_at + rng.randint(0, 20) * DAY_US + rng.randint(0, DAY_US - 1)
+                roster[user.id] = Member(user.id, self._role_for(org_index, pos, user), team.id, joined)
+            self.members[org.id] = roster
+            self.learners[org.id] = {}
 
     def _role_for(self, org_index: int, pos: int, user: User) -> str:
         if pos == 0:
@@ -497,6 +530,18 @@ class World:
                 row = row._replace(created=row.ended + lag)
             delayed.append(row)
         return delayed
+
+    def visible_conversation(self, conversation: Conversation) -> Conversation | None:
+        """``conversation`` as the server clock sees it (its messages saved by then, its update time
+        their latest); None when it was created after the clock."""
+        clock = self.config.clock_us()
+        if clock is None:
+            return conversation
+        if conversation.created_at > clock:
+            return None
+        messages = [message for message in conversation.messages if message["created_at"] <= clock]
+        updated = max([conversation.created_at, *(message["created_at"] for message in messages)])
+        return Conversation(conversation.id, conversation.title, conversation.created_at, updated, messages)
 
     def visible_transcripts(self) -> list[TranscriptRow]:
         """The transcripts saved by the server clock (all of them when no clock is set)."""
@@ -635,8 +680,10 @@ class World:
     # ------------------------------------------------------------------ conversations
     def _build_conversations(self) -> None:
         rng = random.Random(f"{self.seed}:conversations")
+        returns = random.Random(f"{self.seed}:conversation-returns")  # own stream: first visits unchanged
+        latest = self.anchor_us - 3600 * US
         self.conversations: dict[str, Conversation] = {}
-        for i in range(25):
+        for i in range(self.config.conversations):
             created = self.start_us + rng.randint(0, self.config.days * 86_400 - 7200) * US
             topic = _TOPICS[i % len(_TOPICS)]
             conv_id = hashed_id("conv", self.seed, i)
@@ -654,4 +701,53 @@ class World:
                         "created_at": when,
                     }
                 )
-            self.conversations[conv_id] = Conversation(conv_id, topic.title(), created, when, messages)
+            messages += self._later_visits(returns, i, topic, when, latest)
+            if i == 0:
+                messages += self._midnight_messages(i, created, latest)
+            messages.sort(key=lambda message: (message["created_at"], message["id"]))
+            updated = max([created, *(message["created_at"] for message in messages)])
+            self.conversations[conv_id] = Conversation(conv_id, topic.title(), created, updated, messages)
+
+    def _later_visits(
+        self, rng: random.Random, index: int, topic: str, after: int, latest: int
+    ) -> list[dict[str, Any]]:
+        """Messages of 0 to 3 later visits, hours to days apart (some user lines carry an e-mail
+        address or a phone number, for redaction)."""
+        messages: list[dict[str, Any]] = []
+        when = after
+        for visit in range(rng.choice((0, 0, 1, 2, 3))):
+            when += rng.randint(3600, 4 * 86_400) * US + rng.randint(0, US - 1)
+            for k in range(rng.randint(2, 4)):
+                when += rng.randint(5, 300) * US
+                if when >= latest:
+                    return messages
+                role = "user" if k % 2 == 0 else "assistant"
+                if role == "user" and k == 0 and visit % 2 == 1:
+                    phone = f"+1 415 555 {index % 10000:04d}"
+                    text = f"Back again: reach me at learner{index}@example.com or {phone}"
+                else:
+                    text = rng.choice(_USER_LINES if role == "user" else _AI_LINES)
+                messages.append(
+                    {
+                        "id": hashed_id("msg", self.seed, index, "visit", visit, k),
+                        "role": role,
+                        "content": f"{text} ({topic})",
+                        "created_at": when,
+                    }
+                )
+        return messages
+
+    def _midnight_messages(self, index: int, created: int, latest: int) -> list[dict[str, Any]]:
+        """Two messages on a UTC day boundary after ``created``: one a microsecond before, one at it."""
+        midnight = (created // DAY_US + 2) * DAY_US
+        if midnight >= latest:
+            return []
+        return [
+            {
+                "id": hashed_id("msg", self.seed, index, "midnight", k),
+                "role": role,
+                "content": text,
+                "created_at": midnight - 1 + k,
+            }
+            for k, (role, text) in enumerate((("user", "Just before midnight"), ("assistant", "Just after")))
+        ]

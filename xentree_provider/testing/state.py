@@ -149,7 +149,12 @@ class TokenStore:
 
 
 class Counters:
-    """Request/response/fault counters exposed at ``/__sandbox/counters``."""
+    """Request/response/fault counters exposed at ``/__sandbox/counters``.
+
+    ``writes`` counts successful writes per route; ``member_changes`` counts each membership change
+    as the server applied it, per ``"<organization id> <e-mail> <operation>"`` (``add``, ``role``,
+    ``update``, ``move``, ``remove``), including a change whose response never reached the client.
+    """
 
     def __init__(self) -> None:
         self.reset()
@@ -165,7 +170,12 @@ class Counters:
         self.responses: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.writes: Counter[str] = Counter()
+        self.member_changes: Counter[str] = Counter()
         self.auth_failures: Counter[str] = Counter()
+
+    def member_changed(self, org_id: str, email: str, operation: str) -> None:
+        """Count one membership change applied to ``email`` in the organization ``org_id``."""
+        self.member_changes[f"{org_id} {email} {operation}"] += 1
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able snapshot."""
@@ -180,6 +190,7 @@ class Counters:
             "responses": dict(self.responses),
             "faults": dict(self.faults),
             "writes": dict(self.writes),
+            "member_changes": dict(self.member_changes),
             "auth_failures": dict(self.auth_failures),
         }
 

@@ -1,11 +1,7 @@
-"""Errors of transcript exports."""
+"""Errors of transcript exports (the export's errors are shared by every export)."""
 
 from __future__ import annotations
 
-from xentree_provider.api.errors import XentreeError
+from xentree_provider.exports.errors import XentreeEmptyWindowError
 
 __all__ = ["XentreeEmptyWindowError"]
-
-
-class XentreeEmptyWindowError(XentreeError):
-    """The export window holds no transcripts and ``fail_on_empty`` is set."""

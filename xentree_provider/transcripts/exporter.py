@@ -18,18 +18,20 @@ No Airflow here: the client is anything with the methods of :class:`TranscriptCl
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from itertools import islice
 from typing import IO, Any, Protocol
 
 from xentree_provider.api.errors import XentreeNotFoundError, XentreeResponseError
+from xentree_provider.exports.fetching import (
+    MAX_WORKERS_LIMIT,
+    READ_AHEAD_PER_WORKER,
+    FetchConcurrency,
+    FixedConcurrency,
+    fetch_in_order,
+)
 from xentree_provider.transcripts.listing import SeekingListing
 from xentree_provider.transcripts.records import canonical_transcript
 from xentree_provider.transcripts.selection import SKIP, STOP, Selection, TimeWindow
@@ -45,8 +47,6 @@ __all__ = [
     "TranscriptExporter",
 ]
 
-MAX_WORKERS_LIMIT = 32  # the hook's connection pool size
-READ_AHEAD_PER_WORKER = 16
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _log = logging.getLogger(__name__)
@@ -66,28 +66,6 @@ class TranscriptClient(Protocol):
     def get_transcript(self, transcript_id: str) -> Any:
         """One transcript with its turns."""
         ...
-
-
-class FetchConcurrency(Protocol):
-    """Decides when a transcript fetch may start: the exporter enters ``slot()`` around each fetch."""
-
-    def slot(self) -> AbstractContextManager[object]:
-        """Block until one more fetch may run; the fetch runs inside the returned context."""
-        ...
-
-
-class FixedConcurrency:
-    """At most ``limit`` fetches at once (the exporter's own thread count, when it is the same)."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"the concurrency limit must be at least 1, got {limit}")
-        self.limit = limit
-        self._semaphore = threading.BoundedSemaphore(limit)
-
-    def slot(self) -> AbstractContextManager[object]:
-        """A slot of the semaphore."""
-        return self._semaphore
 
 
 @dataclass
@@ -201,27 +179,24 @@ class TranscriptExporter:
         At most ``max_workers`` requests run at once and at most ``max_workers * 16`` records wait
         for the writer, whatever order the fetches finish in.
         """
-        ahead = self.max_workers * READ_AHEAD_PER_WORKER
-        todo = iter(ids)
-        pending: deque[tuple[str, Future[dict[str, Any] | None]]] = deque()
-        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="xentree-export") as pool:
-            try:
-                for tid in islice(todo, ahead):
-                    pending.append((tid, pool.submit(self._fetch, tid)))
-                while pending:
-                    tid, future = pending.popleft()
-                    record = future.result()
-                    following = next(todo, None)
-                    if following is not None:
-                        pending.append((following, pool.submit(self._fetch, following)))
-                    yield tid, record
-            finally:
-                for _, future in pending:
-                    future.cancel()
+        return fetch_in_order(ids, self._fetch, max_workers=self.max_workers)
 
-    def write(self, ids: Sequence[str], stream: IO[Any], export_format: str) -> ExportResult:
-        """Fetch ``ids`` and write them to ``stream`` in order (binary for Parquet, else text)."""
-        writer = record_writer(export_format, stream)
+    def write(
+        self,
+        ids: Sequence[str],
+        stream: IO[Any],
+        export_format: str,
+        *,
+        prepare: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> ExportResult:
+        """Fetch ``ids`` and write them to ``stream`` in order (binary for Parquet, else text).
+
+        :param prepare: applied to each canonical record before it is written (e.g.
+            :meth:`xentree_provider.redaction.RecordRedactor.apply`).
+        :param fields: the top-level record fields written (None: all); ``prepare`` keeps the same.
+        """
+        writer = record_writer(export_format, stream, fields)
         writer.header()
         result = ExportResult(listed=len(ids))
         last_log = time.monotonic()
@@ -230,7 +205,7 @@ class TranscriptExporter:
                 self.log.warning("Transcript %s was deleted after it was listed; it is not exported", tid)
                 result.missing.append(tid)
                 continue
-            result.rows += writer.write(record)
+            result.rows += writer.write(prepare(record) if prepare is not None else record)
             result.count += 1
             result.turns += len(record["turns"])
             if time.monotonic() - last_log > 30:

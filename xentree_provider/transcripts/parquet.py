@@ -10,32 +10,29 @@ over, so memory holds one group at most; the bytes depend only on the records (s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import IO, Any
+from collections.abc import Sequence
+from typing import IO
 
-from xentree_provider.tabular.parquet import ParquetRows
-from xentree_provider.transcripts.schema import TRANSCRIPT_SCHEMA
+from xentree_provider.exports.writers import ParquetRecordWriter
+from xentree_provider.transcripts.schema import transcript_schema
 
 __all__ = ["TRANSCRIPTS_PER_ROW_GROUP", "ParquetTranscriptWriter"]
 
 TRANSCRIPTS_PER_ROW_GROUP = 1_000
 
 
-class ParquetTranscriptWriter:
-    """A record writer (see :mod:`~xentree_provider.transcripts.writers`) on a binary stream."""
+class ParquetTranscriptWriter(ParquetRecordWriter):
+    """A record writer (see :mod:`~xentree_provider.transcripts.writers`) on a binary stream.
 
-    def __init__(self, stream: IO[bytes], *, row_group_size: int | None = None) -> None:
+    With ``fields``, the schema is the fixed one without the columns of the fields left out.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        row_group_size: int | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> None:
         group = row_group_size or TRANSCRIPTS_PER_ROW_GROUP
-        self.rows = ParquetRows(stream, TRANSCRIPT_SCHEMA, row_group_size=group)
-
-    def header(self) -> None:
-        """Parquet's header is written with the first group."""
-
-    def write(self, record: Mapping[str, Any]) -> int:
-        """One canonical transcript record: one row."""
-        self.rows.write(record)
-        return 1
-
-    def finish(self) -> None:
-        """Write the last row group and the footer."""
-        self.rows.close()
+        super().__init__(stream, transcript_schema(fields), row_group_size=group)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from xentree_provider.tabular.schema import Column, LogicalType
-from xentree_provider.transcripts.writers import CSV_COLUMNS
+from collections.abc import Sequence
 
-__all__ = ["CSV_SCHEMA", "TRANSCRIPT_SCHEMA", "TURN_SCHEMA", "export_schema"]
+from xentree_provider.tabular.schema import Column, LogicalType, keep_columns
+from xentree_provider.transcripts.writers import CSV_COLUMNS, csv_columns
+
+__all__ = ["CSV_SCHEMA", "TRANSCRIPT_SCHEMA", "TURN_SCHEMA", "export_schema", "transcript_schema"]
 
 #: One turn of a transcript.
 TURN_SCHEMA: tuple[Column, ...] = (
@@ -44,6 +46,14 @@ _CSV_TYPES: dict[str, LogicalType] = {
 CSV_SCHEMA: tuple[Column, ...] = tuple(Column(name, _CSV_TYPES.get(name, "string")) for name in CSV_COLUMNS)
 
 
-def export_schema(export_format: str) -> tuple[Column, ...]:
-    """The schema of an export file in ``export_format``."""
-    return CSV_SCHEMA if export_format == "csv" else TRANSCRIPT_SCHEMA
+def transcript_schema(fields: Sequence[str] | None = None) -> tuple[Column, ...]:
+    """:data:`TRANSCRIPT_SCHEMA` with only the columns of ``fields`` (None: all), in the same order."""
+    return keep_columns(TRANSCRIPT_SCHEMA, fields)
+
+
+def export_schema(export_format: str, fields: Sequence[str] | None = None) -> tuple[Column, ...]:
+    """The schema of an export file in ``export_format`` writing the record ``fields`` (None: all)."""
+    if export_format == "csv":
+        columns = csv_columns(fields)
+        return keep_columns(CSV_SCHEMA, columns)
+    return transcript_schema(fields)

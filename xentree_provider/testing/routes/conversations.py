@@ -19,9 +19,20 @@ ConversationReader = Annotated[Principal, Depends(Authenticated("conversations:r
 ConversationWriter = Annotated[Principal, Depends(Authenticated("conversations:write"))]
 
 
-def conversation_view(state: SandboxState, conversation_id: str) -> dict[str, Any]:
+def _visible(state: SandboxState, conversation_id: str) -> Conversation | None:
+    """The conversation as of the server clock (None: unknown, or created after the clock)."""
+    conversation = state.world.conversations.get(conversation_id)
+    return None if conversation is None else state.world.visible_conversation(conversation)
+
+
+def _now(state: SandboxState) -> int:
+    """The server clock when one is set, else the real time (microseconds)."""
+    clock = state.config.clock_us()
+    return now_us() if clock is None else clock
+
+
+def conversation_view(state: SandboxState, conversation: Conversation) -> dict[str, Any]:
     """Render a conversation (without its messages)."""
-    conversation = state.world.conversations[conversation_id]
     return {
         "id": conversation.id,
         "title": conversation.title,
@@ -47,9 +58,9 @@ async def chat(state: CurrentState, caller: ConversationWriter, body: ChatBody) 
     content = f"Here is a structured answer to: {body.message[:80]} (ref {digest[:8]})"
     if body.conversation_id is not None:
         conversation = state.world.conversations.get(body.conversation_id)
-        if conversation is None:
+        if conversation is None or _visible(state, conversation.id) is None:
             fail(404, "NOT_FOUND", f"Conversation {body.conversation_id} not found")
-        now = now_us()
+        now = _now(state)
         for role, text in (("user", body.message), ("assistant", content)):
             conversation.messages.append(
                 {
@@ -80,15 +91,13 @@ async def chat(state: CurrentState, caller: ConversationWriter, body: ChatBody) 
 @router.get("/api/core/conversations")
 async def list_conversations(state: CurrentState, caller: ConversationReader, params: Paging) -> Any:
     """List conversations, most recently updated first."""
+    visible = [_visible(state, conversation_id) for conversation_id in state.world.conversations]
     conversations = sorted(
-        state.world.conversations.values(),
+        (conversation for conversation in visible if conversation is not None),
         key=lambda conversation: (-conversation.updated_at, conversation.id),
     )
     return shaped_list(
-        state,
-        [conversation.id for conversation in conversations],
-        lambda conversation_id: conversation_view(state, conversation_id),
-        params,
+        state, conversations, lambda conversation: conversation_view(state, conversation), params
     )
 
 
@@ -97,19 +106,19 @@ async def create_conversation(
     state: CurrentState, caller: ConversationWriter, body: ConversationCreate
 ) -> dict[str, Any]:
     """Create a conversation."""
-    now = now_us()
+    now = _now(state)
     conversations = state.world.conversations
     conversation_id = hashed_id("conv", state.config.seed, "new", len(conversations), now)
     conversations[conversation_id] = Conversation(conversation_id, body.title, now, now, [])
-    return conversation_view(state, conversation_id)
+    return conversation_view(state, conversations[conversation_id])
 
 
 @router.get("/api/core/conversations/{conversation_id}/messages")
 async def list_messages(
     state: CurrentState, caller: ConversationReader, conversation_id: str, params: Paging
 ) -> Any:
-    """List a conversation's messages, oldest first."""
-    conversation = state.world.conversations.get(conversation_id)
+    """List a conversation's messages, oldest first (those saved by the server clock)."""
+    conversation = _visible(state, conversation_id)
     if conversation is None:
         fail(404, "NOT_FOUND", f"Conversation {conversation_id} not found")
     return shaped_list(

@@ -148,6 +148,7 @@ async def add_member(
         user = world.add_user(body.email, body.full_name, None, None)
     world.learners[organization.id].pop(user.id, None)
     roster[user.id] = Member(user.id, body.role, team_id, now_us())
+    state.counters.member_changed(organization.id, user.email, "add")
     return member_view(state, roster[user.id])
 
 
@@ -160,6 +161,7 @@ async def change_member_role(
     organization, member = member_to_change(world, caller, org_id, user_id)
     refuse_last_owner_loss(world, organization, member, body.role)
     member.role = body.role
+    state.counters.member_changed(organization.id, world.users[user_id].email, "role")
     return member_view(state, member)
 
 
@@ -185,10 +187,12 @@ async def update_member(
         del world.members[organization.id][user_id]
         moved = Member(user_id, new_role, team_id, now_us())
         world.members[destination.id][user_id] = moved
+        state.counters.member_changed(organization.id, world.users[user_id].email, "move")
         return member_view(state, moved)
     refuse_last_owner_loss(world, organization, member, new_role)
     member.role = new_role
     member.team_id = team_id
+    state.counters.member_changed(organization.id, world.users[user_id].email, "update")
     return member_view(state, member)
 
 
@@ -201,4 +205,5 @@ async def remove_member(
     organization, member = member_to_change(world, caller, org_id, user_id)
     refuse_last_owner_loss(world, organization, member, None)
     del world.members[organization.id][user_id]
+    state.counters.member_changed(organization.id, world.users[user_id].email, "remove")
     return Response(status_code=204)

@@ -1,0 +1,214 @@
+"""The conversation export without HTTP or Airflow: selection, records, writers and the exporter, with an
+in-memory client (what the list order, pagination and deletions can do is decided here)."""
+
+from __future__ import annotations
+
+import io
+import random
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from xentree_provider.api.errors import XentreeNotFoundError, XentreeResponseError
+from xentree_provider.conversations.exporter import ConversationExporter
+from xentree_provider.conversations.records import canonical_conversation
+from xentree_provider.conversations.schema import CSV_COLUMNS, RECORD_FIELDS, csv_columns, export_schema
+from xentree_provider.conversations.selection import ConversationSelection
+from xentree_provider.exports.window import TimeWindow
+
+START = datetime(2026, 2, 10, tzinfo=timezone.utc)
+END = datetime(2026, 2, 11, tzinfo=timezone.utc)
+WINDOW = TimeWindow(START, END)
+
+
+def conversation(cid: str, created: str | None, updated: str | None, title: str = "T") -> dict[str, Any]:
+    return {"id": cid, "title": title, "created_at": created, "updated_at": updated}
+
+
+def message(mid: str, created: Any, content: str = "hello", role: str = "user") -> dict[str, Any]:
+    return {"id": mid, "role": role, "content": content, "created_at": created}
+
+
+class FakeClient:
+    """Conversations and their messages in memory; the list in any order; reads counted."""
+
+    def __init__(self, data: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]], order_seed: int = 0):
+        self.data = data
+        self.order_seed = order_seed
+        self.message_reads: list[str] = []
+        self.deleted: set[str] = set()
+        self.lock = threading.Lock()
+
+    def iter_conversations(self, *, page_size: int = 100) -> Iterator[Any]:
+        listed = [record for record, _ in self.data.values()]
+        random.Random(self.order_seed).shuffle(listed)
+        return iter(listed)
+
+    def iter_conversation_messages(self, conversation_id: str, *, page_size: int = 100) -> Iterator[Any]:
+        with self.lock:
+            self.message_reads.append(conversation_id)
+        if conversation_id in self.deleted:
+            raise XentreeNotFoundError(f"Conversation {conversation_id} not found", status=404)
+        messages = list(self.data[conversation_id][1])
+        random.Random(self.order_seed).shuffle(messages)
+        return iter(messages)
+
+
+def world() -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    return {
+        "c-old": (
+            conversation("c-old", "2026-02-01T00:00:00Z", "2026-02-02T00:00:00Z"),
+            [message("m1", "2026-02-01T00:00:05Z")],
+        ),
+        "c-span": (
+            conversation("c-span", "2026-02-09T23:00:00Z", "2026-02-12T08:00:00Z"),
+            [
+                message("m2", "2026-02-09T23:59:59.999999Z"),
+                message("m3", "2026-02-10T00:00:00Z"),
+                message("m4", "2026-02-10T00:00:00+00:00", role="assistant"),
+                message("m5", "2026-02-10T23:59:59.999999Z"),
+                message("m6", "2026-02-11T00:00:00Z"),
+            ],
+        ),
+        "c-new": (
+            conversation("c-new", "2026-02-11T00:00:00Z", "2026-02-11T00:10:00Z"),
+            [message("m7", "2026-02-11T00:05:00Z")],
+        ),
+        "c-day": (
+            conversation("c-day", "2026-02-10T12:00:00.500000Z", "2026-02-10T12:30:00Z", title="Day"),
+            [message("m8", "2026-02-10T12:00:01Z", content="a,b\nc"), message("m9", "2026-02-10T12:10:00Z")],
+        ),
+        "c-quiet": (
+            conversation("c-quiet", "2026-02-09T08:00:00Z", "2026-02-10T09:00:00Z"),
+            [message("m10", "2026-02-09T08:00:01Z")],  # updated in the window, no message in it
+        ),
+    }
+
+
+def export_text(client: FakeClient, export_format: str = "jsonl", **kwargs: Any) -> tuple[str, Any]:
+    selection = ConversationSelection(WINDOW, kwargs.pop("prune", True))
+    exporter = ConversationExporter(client, selection, **kwargs)
+    stream = io.StringIO()
+    result = exporter.write(exporter.select(), stream, export_format)
+    return stream.getvalue(), result
+
+
+def test_pruning_reads_only_conversations_that_can_hold_window_messages():
+    selection = ConversationSelection(WINDOW)
+    verdicts = {cid: selection.may_hold(record) for cid, (record, _) in world().items()}
+    assert verdicts == {"c-old": False, "c-span": True, "c-new": False, "c-day": True, "c-quiet": True}
+    assert selection.may_hold(conversation("c", None, None))  # nothing known: read it
+    assert ConversationSelection(WINDOW, prune=False).may_hold(world()["c-old"][0])
+
+
+def test_messages_in_window_are_half_open_sorted_and_each_once():
+    selection = ConversationSelection(WINDOW)
+    messages = [*world()["c-span"][1], message("m3", "2026-02-10T00:00:00Z")]  # m3 twice (paging shift)
+    random.Random(3).shuffle(messages)
+    chosen = selection.messages_in_window("c-span", messages)
+    assert [m["id"] for m in chosen] == ["m3", "m4", "m5"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (message("m1", None), r"conversation 'c'.*no 'created_at'"),
+        (message("m1", "yesterday"), r"conversation 'c'.*not an ISO-8601"),
+        ({"role": "user", "content": "x", "created_at": "2026-02-10T00:00:00Z"}, "has no id"),
+    ],
+)
+def test_a_message_that_cannot_be_placed_is_a_clear_error(bad, match):
+    with pytest.raises(XentreeResponseError, match=match):
+        ConversationSelection(WINDOW).messages_in_window("c", [bad])
+
+
+def test_a_garbled_conversation_time_is_a_clear_error():
+    with pytest.raises(XentreeResponseError, match=r"conversation 'c'.*not an ISO-8601"):
+        ConversationSelection(WINDOW).may_hold(conversation("c", "soon", None))
+
+
+def test_records_are_canonical_and_keep_only_documented_fields():
+    record = canonical_conversation(
+        {**conversation("c", "2026-02-10T12:00:00.000000+00:00", None), "extra": 1},
+        [{**message("m", "2026-02-10T12:00:01.250Z"), "tokens": 3}],
+    )
+    assert record == {
+        "id": "c",
+        "title": "T",
+        "created_at": "2026-02-10T12:00:00Z",
+        "updated_at": None,
+        "messages": [
+            {"id": "m", "role": "user", "content": "hello", "created_at": "2026-02-10T12:00:01.250000Z"}
+        ],
+    }
+    assert tuple(record) == RECORD_FIELDS
+
+
+def test_the_file_is_the_same_whatever_the_list_order_and_concurrency():
+    outputs = {
+        export_text(FakeClient(world(), order_seed=seed), max_workers=workers)[0]
+        for seed in range(5)
+        for workers in (1, 4)
+    }
+    assert len(outputs) == 1
+    lines = outputs.pop().splitlines()
+    # by the conversation's created_at: c-span (09 23:00), then c-day (10 12:00); c-quiet has none
+    assert [line[:14] for line in lines] == ['{"id":"c-span"', '{"id":"c-day",']
+
+
+def test_csv_is_one_row_per_message_with_line_breaks_quoted():
+    text, result = export_text(FakeClient(world()), "csv")
+    lines = text.split("\n")
+    assert lines[0] == ",".join(CSV_COLUMNS)
+    assert '"a,b\nc"' in text
+    assert result.rows == result.messages == 5 and result.conversations == 2
+
+
+def test_pruning_changes_reads_not_the_file():
+    pruned = FakeClient(world())
+    everything = FakeClient(world())
+    assert export_text(pruned)[0] == export_text(everything, prune=False)[0]
+    assert sorted(pruned.message_reads) == ["c-day", "c-quiet", "c-span"]
+    assert sorted(everything.message_reads) == sorted(world())
+
+
+def test_a_conversation_deleted_after_the_list_is_reported_missing():
+    client = FakeClient(world())
+    client.deleted.add("c-day")
+    text, result = export_text(client)
+    assert result.missing == ["c-day"] and result.conversations == 1
+    assert '"c-day"' not in text
+
+
+def test_every_read_asks_the_concurrency_for_a_slot():
+    class Counting:
+        def __init__(self) -> None:
+            self.slots = 0
+
+        def slot(self) -> AbstractContextManager[object]:
+            self.slots += 1
+            return threading.Lock()
+
+    concurrency = Counting()
+    export_text(FakeClient(world()), concurrency=concurrency)
+    assert concurrency.slots == 3
+
+
+def test_fields_select_columns_in_every_schema():
+    assert csv_columns(["id", "messages"]) == (
+        "conversation_id",
+        "message_id",
+        "role",
+        "content",
+        "created_at",
+    )
+    assert csv_columns(None) == CSV_COLUMNS
+    assert [c.name for c in export_schema("parquet", ["id", "updated_at"])] == ["id", "updated_at"]
+    assert [c.name for c in export_schema("csv", ["id", "title"])] == [
+        "conversation_id",
+        "conversation_title",
+    ]
