@@ -333,6 +333,7 @@ def test_the_shared_stream_fans_one_poll_out_to_every_watcher(world):
     assert events[0].payload == events[1].payload
 
 
+@needs_asset_state_store
 def test_incremental_exports_redact_and_count(world, tmp_path, monkeypatch):
     world(transcripts=20, days=2)
     key = "incremental-redaction-key-7d1e"
@@ -361,6 +362,7 @@ def test_incremental_exports_redact_and_count(world, tmp_path, monkeypatch):
     assert key not in json.dumps(result)
 
 
+@needs_asset_state_store
 def test_incremental_hash_without_a_usable_key_fails_before_any_request(world, tmp_path):
     sandbox = world(transcripts=5, days=1)
     op = operator(tmp_path, "nokey", redact=["email"], redaction="hash", redaction_key_variable="no_such_var")
