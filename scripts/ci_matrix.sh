@@ -18,7 +18,9 @@ cd "$ROOT"
 
 LEGS="${XENTREE_MATRIX:-3.1:3.10 3.2:3.12 3.3:3.13}"
 # The test tools of the legs (what tests/ imports beyond the package and Airflow), unpinned on purpose.
-TEST_DEPS=(pytest pytest-timeout hypothesis jsonschema duckdb apache-airflow-providers-openlineage)
+# pytz: DuckDB needs it to hand TIMESTAMPTZ values to Python (the parquet tests read them back); the
+# locked main leg has it through other packages, a clean venv does not.
+TEST_DEPS=(pytest pytest-timeout hypothesis jsonschema duckdb pytz apache-airflow-providers-openlineage)
 # Airflow 3.2.2 breaks with fastapi 0.137+ and svcs 26+ (its own missing upper bounds); the same pins
 # users need (docs/deployment.md, "Supported versions").
 declare -A LEG_PINS=(["3.2"]="fastapi<0.137 svcs<26")
@@ -144,7 +146,7 @@ EOF
     fi
     printf '%s\n' "$name|$airflow_version|$python_minor|$result|$counts|$((SECONDS - leg_start))|$cpu" \
         >"$WORK/rows/$index"
-    rm -rf "$leg_dir"
+    if [ -z "${XENTREE_MATRIX_KEEP:-}" ]; then rm -rf "$leg_dir"; fi
 }
 
 # Legs run JOBS at a time (default 2: a leg is mostly one busy process, and CI has 2 cores).

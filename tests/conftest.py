@@ -51,7 +51,15 @@ def airflow_db(airflow_home: Path) -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under ``scripts/ci_matrix.sh``, stop at once unless the package under test is the installed wheel."""
+    """Register ``needs_airflow``; under ``scripts/ci_matrix.sh``, insist on the installed wheel.
+
+    Under the matrix, stop at once unless the package under test is the installed wheel.
+    """
+    config.addinivalue_line(
+        "markers",
+        "needs_airflow(minimum, feature): skip on an Airflow older than minimum (e.g. '3.3'), which lacks "
+        "feature; the package's behaviour there (failing at once, naming the version) is tested beside it",
+    )
     expected = os.environ.get("XENTREE_EXPECT_INSTALLED_IN")
     if not expected:
         return
@@ -78,9 +86,11 @@ def pytest_report_header() -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark tests that need the real scheduler (``cluster``) or a browser (``browser``) from what they use.
 
-    The matrix legs deselect both; marking by use catches new test modules that forget the marker.
+    The matrix legs deselect both; marking by use catches new test modules that forget the marker. Tests
+    marked ``needs_airflow`` are skipped on an older Airflow, with the version and the reason.
     """
     for item in items:
+        _skip_if_airflow_is_older_than_needed(item)
         module_globals = vars(item.module) if getattr(item, "module", None) is not None else {}
         used = {
             getattr(value, "__module__", None) or getattr(value, "__name__", "")
@@ -90,3 +100,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.cluster)
         if any(name.startswith("playwright") for name in used):
             item.add_marker(pytest.mark.browser)
+
+
+def _skip_if_airflow_is_older_than_needed(item: pytest.Item) -> None:
+    """Skip a test marked ``needs_airflow(minimum, feature)`` on an older Airflow, saying which and why."""
+    marker = item.get_closest_marker("needs_airflow")
+    if marker is None:
+        return
+    import airflow
+
+    from xentree_provider._compat import _parse_version, airflow_version
+
+    minimum, feature = marker.args
+    if airflow_version() < _parse_version(minimum):
+        item.add_marker(
+            pytest.mark.skip(
+                reason=f"{feature} needs Airflow {minimum} or newer; this is Airflow {airflow.__version__}"
+            )
+        )

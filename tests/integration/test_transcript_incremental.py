@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import airflow
 import pytest
 from airflow.sdk import Asset
 
@@ -25,6 +26,10 @@ from xentree_provider.testing import SandboxServer
 from xentree_provider.triggers.new_transcripts import XentreeNewTranscriptsTrigger
 
 pytestmark = pytest.mark.integration
+
+# The incremental export keeps its watermark in the asset state store; on an older Airflow it fails at
+# once (test_an_older_airflow_fails_at_once_naming_the_version, run on every version).
+needs_asset_state_store = pytest.mark.needs_airflow("3.3", "the asset state store")
 
 ANCHOR = datetime(2026, 3, 1, tzinfo=timezone.utc)
 CONN_ENV = "AIRFLOW_CONN_XENTREE_DEFAULT"
@@ -90,6 +95,7 @@ def ids_in(path: str) -> list[str]:
     return [json.loads(line)["id"] for line in Path(path.removeprefix("file://")).read_text().splitlines()]
 
 
+@needs_asset_state_store
 def test_runs_export_what_was_saved_since_the_last_one(world, tmp_path):
     world(transcripts=400, days=5)
     first = operator(tmp_path, "first")
@@ -107,6 +113,7 @@ def test_runs_export_what_was_saved_since_the_last_one(world, tmp_path):
     assert result2["window"]["start"] == result["watermark"]
 
 
+@needs_asset_state_store
 def test_a_failed_try_leaves_the_watermark_so_the_next_exports_the_range_again(world, tmp_path):
     sandbox = world(transcripts=200, days=3)
     op = operator(tmp_path, "try")
@@ -137,6 +144,7 @@ class OvertakenAssetState(FakeAssetState):
         return super().get(key, default)
 
 
+@needs_asset_state_store
 def test_an_overlapping_run_never_moves_the_watermark_backwards(world, tmp_path):
     world(transcripts=100, days=3)
     op = operator(tmp_path, "overlap")
@@ -149,6 +157,7 @@ def test_an_overlapping_run_never_moves_the_watermark_backwards(world, tmp_path)
     assert result["watermark"] == ahead
 
 
+@needs_asset_state_store
 def test_nothing_new_since_the_watermark_is_a_skip(world, tmp_path):
     world(transcripts=50, days=2)
     op = operator(tmp_path, "skip")
@@ -158,6 +167,7 @@ def test_nothing_new_since_the_watermark_is_a_skip(world, tmp_path):
         op.execute({"asset_state_store": store})
 
 
+@needs_asset_state_store
 def test_a_run_fixes_its_end_then_settles_in_the_triggerer(world, tmp_path):
     sandbox = world(transcripts=100, days=2)
     sandbox.reset_counters()
@@ -179,11 +189,16 @@ def test_a_run_fixes_its_end_then_settles_in_the_triggerer(world, tmp_path):
 
 
 def test_an_older_airflow_fails_at_once_naming_the_version(world, tmp_path, monkeypatch):
+    """On Airflow 3.1 and 3.2 as they are; on 3.3+ as if it were 3.2.1."""
     sandbox = world()
     sandbox.reset_counters()
-    monkeypatch.setattr(_compat, "airflow_version", lambda: (3, 2, 1))
+    if _compat.airflow_version() >= (3, 3, 0):
+        monkeypatch.setattr(_compat, "airflow_version", lambda: (3, 2, 1))
+        monkeypatch.setattr(airflow, "__version__", "3.2.1")
+    running = re.escape(airflow.__version__)
     op = operator(tmp_path, "old")
-    with pytest.raises(AirflowVersionError, match=r"needs Apache Airflow 3\.3 or newer"):
+    needs = rf"needs Apache Airflow 3\.3 or newer; this is Airflow {running}\."
+    with pytest.raises(AirflowVersionError, match=needs):
         op.execute({"asset_state_store": FakeStore(op.asset)})
     assert sandbox.counters()["requests_total"] == 0
 
@@ -197,6 +212,10 @@ def test_bad_arguments_are_refused():
         )
     with pytest.raises(ValueError, match="watermark on its output Asset"):
         XentreeIncrementalTranscriptExportOperator(task_id="c", output_path="/x/y.jsonl", asset=False)
+
+
+@needs_asset_state_store
+def test_a_start_that_is_not_a_timestamp_is_refused_when_the_task_runs():
     op = XentreeIncrementalTranscriptExportOperator(task_id="d", output_path="/x/y.jsonl", start="yesterday")
     with pytest.raises(XentreeConfigError, match="ISO"):
         op.execute({"asset_state_store": FakeStore(op.asset)})
@@ -260,6 +279,31 @@ def test_watchers_of_one_connection_share_one_poll():
     json.dumps(kwargs)
 
 
+def test_without_shared_streams_each_watcher_polls_on_its_own(world):
+    """What a triggerer without shared streams (Airflow < 3.3) does: ``run()`` of each watcher."""
+    sandbox = world(transcripts=100, days=2)
+    watermark = newest_created_at()
+    saved = save_one(datetime.now(timezone.utc) - timedelta(hours=2))
+    watchers = [XentreeNewTranscriptsTrigger(poke_interval=0.1, newer_than=watermark) for _ in range(2)]
+
+    async def first_events() -> list[Any]:
+        runs = [watcher.run() for watcher in watchers]
+        try:
+            return [await asyncio.wait_for(run.__anext__(), timeout=60) for run in runs]
+        finally:
+            for run in runs:
+                await run.aclose()
+
+    sandbox.reset_counters()
+    events = asyncio.run(first_events())
+    assert [event.payload["count"] for event in events] == [1, 1]
+    assert {parse_timestamp(event.payload["newest_created_at"]) for event in events} == {
+        parse_timestamp(saved["created_at"])
+    }
+    assert sandbox.counters()["requests"].get("GET /api/live/transcripts", 0) == 2  # one poll each
+
+
+@pytest.mark.needs_airflow("3.3", "shared trigger streams (airflow.triggers.shared_stream)")
 def test_the_shared_stream_fans_one_poll_out_to_every_watcher(world):
     """Airflow's own SharedStreamManager: two watchers, one poll (one baseline list read), two events."""
     from airflow.triggers.shared_stream import SharedStreamManager
@@ -289,6 +333,7 @@ def test_the_shared_stream_fans_one_poll_out_to_every_watcher(world):
     assert events[0].payload == events[1].payload
 
 
+@needs_asset_state_store
 def test_incremental_exports_redact_and_count(world, tmp_path, monkeypatch):
     world(transcripts=20, days=2)
     key = "incremental-redaction-key-7d1e"
@@ -317,6 +362,7 @@ def test_incremental_exports_redact_and_count(world, tmp_path, monkeypatch):
     assert key not in json.dumps(result)
 
 
+@needs_asset_state_store
 def test_incremental_hash_without_a_usable_key_fails_before_any_request(world, tmp_path):
     sandbox = world(transcripts=5, days=1)
     op = operator(tmp_path, "nokey", redact=["email"], redaction="hash", redaction_key_variable="no_such_var")

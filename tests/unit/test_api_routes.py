@@ -206,6 +206,11 @@ UTC_TS = datetime(2026, 4, 16, 10, 0, 3, tzinfo=timezone.utc)
         ("2026-04-16T10:00:03.250000Z", UTC_TS.replace(microsecond=250000)),
         ("2026-04-16T10:00:03.25+00:00", UTC_TS.replace(microsecond=250000)),
         ("2026-04-16T10:00:03.123456789Z", UTC_TS.replace(microsecond=123456)),
+        # What Python 3.10's fromisoformat refuses and 3.11+ takes: the same on every Python.
+        ("2026-04-16T10:00:03.5Z", UTC_TS.replace(microsecond=500000)),
+        ("2026-04-16T10:00:03.1234+00:00", UTC_TS.replace(microsecond=123400)),
+        ("2026-04-16T12:00:03+0200", UTC_TS),
+        ("2026-04-16T05:00:03.25-0500", UTC_TS.replace(microsecond=250000)),
     ],
 )
 def test_parse_timestamp(text: str, expected: datetime) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from airflow._shared.secrets_masker.secrets_masker import DEFAULT_SENSITIVE_FIELDS, SecretsMasker
 from airflow.sdk import Connection
+from served_form import served_connection_form, served_defaults
 
 from xentree_provider.api.errors import XentreeConfigError
 from xentree_provider.api.extra_names import MASKED_VALUE, RENAMED_EXTRAS
@@ -49,25 +50,10 @@ def test_only_secret_extras_have_names_airflow_masks(field: connection_form.Extr
 
 def test_form_defaults_survive_the_api_servers_redaction() -> None:
     """The UI's form gets its defaults from the api-server's hook metadata, after redaction."""
-    from airflow.api_fastapi.core_api.datamodels.connections import ConnectionHookMetaData
-    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
-    from airflow.providers_manager import ProvidersManager
-
-    manager = ProvidersManager()
-    extra_fields = HookMetaService._convert_extra_fields(manager._connection_form_widgets_from_metadata)
-    served = ConnectionHookMetaData(
-        connection_type="xentree",
-        hook_class_name="xentree_provider.hooks.xentree.XentreeHook",
-        default_conn_name="xentree_default",
-        hook_name="Xentree",
-        standard_fields=None,
-        extra_fields=extra_fields["xentree"],
-    ).extra_fields
+    served = served_connection_form().extra_fields
     assert served is not None
     shown = {name: spec["value"] for name, spec in served.items()}
-    assert {
-        name: value for name, value in shown.items() if value is not None
-    } == connection_form.extra_defaults()
+    assert {name: value for name, value in shown.items() if value is not None} == served_defaults()
     # Saving the form unchanged stores these values; they must give the defaults, not an error.
     assert _build(shown) == _build({})
 

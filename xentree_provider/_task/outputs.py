@@ -19,6 +19,7 @@ from typing import IO, Any, cast
 from airflow.sdk import ObjectStoragePath
 
 from xentree_provider.api.errors import XentreeConfigError
+from xentree_provider.api.timestamps import parse_timestamp
 
 __all__ = [
     "atomic_write",
@@ -128,10 +129,9 @@ def _modified_at(info: Mapping[str, Any]) -> float | None:
             return aware.timestamp()
         if isinstance(value, str):
             try:
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return parse_timestamp(value).timestamp()
             except ValueError:
                 continue
-            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
     return None
 
 

@@ -9,6 +9,7 @@ from datetime import date, datetime, timezone
 __all__ = ["day_param", "format_date", "format_timestamp", "parse_http_date", "parse_timestamp"]
 
 _FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)\.(\d+)")
+_OFFSET_WITHOUT_COLON = re.compile(r"(?<=\d)([+-]\d\d)(\d\d)$")
 
 
 def parse_http_date(value: str | None) -> float | None:
@@ -36,8 +37,10 @@ def parse_timestamp(value: str | datetime) -> datetime:
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
-        # Python 3.10's fromisoformat takes only 3 or 6 fraction digits: make it 6 (cut to microseconds).
+        # Python 3.10's fromisoformat takes only 3 or 6 fraction digits and only +HH:MM offsets (3.11+
+        # takes any): make the digits 6 (cut to microseconds) and the offset +HH:MM, the same on each.
         text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
+        text = _OFFSET_WITHOUT_COLON.sub(r"\1:\2", text)
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:

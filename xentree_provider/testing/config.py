@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
+from xentree_provider.api.timestamps import parse_timestamp
+
 ListShape = Literal["array", "envelope", "page"]
 EnvelopeKey = Literal["items", "data", "results"]
 TimestampStyle = Literal["z", "offset", "fractional"]
@@ -200,11 +202,9 @@ class SandboxConfig:
         if self.clock in (None, ""):
             return None
         try:
-            moment = dt.datetime.fromisoformat(str(self.clock).replace("Z", "+00:00"))
+            moment = parse_timestamp(str(self.clock))
         except ValueError as exc:
             raise ValueError(f"clock must be an ISO datetime, got {self.clock!r}") from exc
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
         return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
     def to_dict(self) -> dict[str, Any]:

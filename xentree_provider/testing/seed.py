@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from xentree_provider.api.timestamps import parse_timestamp as parse_api_timestamp
 from xentree_provider.testing.config import SandboxConfig
 
 US = 1_000_000
@@ -165,11 +166,12 @@ def format_timestamp(us: int | None, style: str) -> str | None:
 
 
 def parse_timestamp(text: str) -> int:
-    """Parse an ISO-8601 timestamp (``Z``, offset or naive-as-UTC) into microseconds since the epoch."""
-    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return from_datetime(value)
+    """Parse an ISO-8601 timestamp (``Z``, offset or naive-as-UTC) into microseconds since the epoch.
+
+    The client's parser, which reads the same text on every Python (3.10's ``fromisoformat`` alone
+    refuses e.g. ``10:00:02.5+00:00``); ``ValueError`` when it is not a timestamp.
+    """
+    return from_datetime(parse_api_timestamp(text))
 
 
 @dataclass
