@@ -122,16 +122,32 @@ def test_a_day_holds_the_conversations_with_messages_created_in_it(world, tmp_pa
     }
 
 
-@pytest.mark.parametrize("prune", [True, False])
-def test_consecutive_windows_hold_every_message_exactly_once(world, tmp_path, prune):
+@pytest.mark.parametrize(
+    ("prune", "updates"),
+    [(None, "each_message"), (None, "frozen"), (False, "frozen"), (True, "each_message")],
+)
+def test_consecutive_windows_hold_every_message_exactly_once(world, tmp_path, prune, updates):
+    """Complete by default whatever the server does with ``updated_at``; pruning where it moves (on a
+    frozen one pruning fails loudly, next test)."""
+    world(conversation_updates=updates)
+    options = {} if prune is None else {"prune": prune}
     seen: list[str] = []
     for offset in range(DAYS, 0, -1):
-        _, path = export(tmp_path, f"day-{offset}-{prune}.jsonl", _day(offset), prune=prune)
+        _, path = export(tmp_path, f"day-{offset}-{prune}.jsonl", _day(offset), **options)
         seen += [m["id"] for record in jsonl(path) for m in record["messages"]]
     everything = [m["id"] for _, messages in every_message().values() for m in messages]
     assert len(seen) == len(set(seen)), "a message was exported twice"
     assert sorted(seen) == sorted(everything)
     assert len(everything) > 1000
+
+
+def test_pruning_on_a_server_that_never_moves_updated_at_fails_loudly(world, tmp_path):
+    world(conversation_updates="frozen")
+    with pytest.raises(
+        XentreeResponseError, match=r"cannot be trusted to prune with: export with prune=False"
+    ):
+        export(tmp_path, "frozen.jsonl", _day(3), prune=True)
+    assert not (tmp_path / "frozen.jsonl").exists()
 
 
 def test_a_day_boundary_splits_at_the_microsecond(world, tmp_path):

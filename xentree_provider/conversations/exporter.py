@@ -121,10 +121,10 @@ class ConversationExporter:
         cid = str(conversation["id"])
         try:
             with self.concurrency.slot():
-                messages = list(self.client.iter_conversation_messages(cid, page_size=self.page_size))
+                pages = self.client.iter_conversation_messages(cid, page_size=self.page_size)
+                return self.selection.messages_in_window(conversation, pages)  # filtered page by page
         except XentreeNotFoundError:
             return None
-        return self.selection.messages_in_window(cid, messages)
 
     def fetch_in_order(self, conversations: Iterable[Mapping[str, Any]]) -> Iterator[_Fetched]:
         """Yield ``(conversation, its messages in the window, or None if deleted meanwhile)`` in order."""

@@ -201,9 +201,10 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
     :param output_conn_id: Airflow connection for remote storage (templated).
     :param max_workers: conversations whose messages are read concurrently (1..32).
     :param page_size: list page size (1..200).
-    :param prune: read only the messages of conversations whose ``created_at`` / ``updated_at`` allow
-        messages in the window (default); False reads every conversation's messages, for a service
-        that does not move ``updated_at`` when a message is added.
+    :param prune: False (default) reads every conversation's messages, complete on any service; True
+        reads only those whose ``created_at`` / ``updated_at`` allow messages in the window, trusting
+        the service to move ``updated_at`` with each message, and fails when a conversation read
+        shows it does not (see :mod:`~xentree_provider.conversations.selection`).
     :param fail_on_empty: fail (``XentreeEmptyWindowError``) instead of writing an empty file.
     :param asset: the Asset outlet: None derives it from ``output_path``, a string is an Asset URI, an
         ``Asset`` is used as is, False disables.
@@ -235,7 +236,7 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
         output_conn_id: str | None = None,
         max_workers: int = 8,
         page_size: int = 200,
-        prune: bool = True,
+        prune: bool = False,
         fail_on_empty: bool = False,
         asset: Asset | str | bool | None = None,
         hook_overrides: Mapping[str, Any] | None = None,
@@ -288,7 +289,9 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
         return self._export(context, self._selection(context))
 
     def _selection(self, context: Context) -> ConversationSelection:
-        return ConversationSelection(TimeWindow(*interval_window(context, self.start, self.end)), self.prune)
+        return ConversationSelection(
+            TimeWindow(*interval_window(context, self.start, self.end)), prune=self.prune
+        )
 
     def _export(self, context: Context, selection: ConversationSelection) -> dict[str, Any]:
         destination = self._destination()
