@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from tiny_http import Request, json_answer, serve
 from xentree_provider._compat import TaskDeferred
 from xentree_provider.api.errors import XentreeConfigError, XentreeResponseError, XentreeServerError
 from xentree_provider.api.timestamps import parse_timestamp
+from xentree_provider.conversations.exporter import MAX_LIST_PASSES, ConversationExporter
 from xentree_provider.conversations.schema import CSV_COLUMNS
+from xentree_provider.exports.window import TimeWindow
 from xentree_provider.hooks.xentree import XentreeHook
 from xentree_provider.operators.conversations import (
     XentreeConversationExportOperator,
@@ -256,6 +259,62 @@ def test_messages_saved_after_a_run_land_in_the_next_window(world, tmp_path):
     added = [m for r in later if r["id"] == conversation for m in r["messages"]]
     assert added[-2]["content"] == "One more question"
     assert sandbox.counters()["requests_total"] > 0
+
+
+class ChattingBetweenPages:
+    """The hook, but someone acts between the first and second page of each conversation list read:
+    ``act(hook, pass number)`` (a chat moves a conversation to the top of the sandbox's list)."""
+
+    def __init__(self, hook: XentreeHook, act: Callable[[XentreeHook, int], None]) -> None:
+        self.hook = hook
+        self.act = act
+        self.passes = 0
+
+    def iter_conversations(self, *, page_size: int = 200) -> Iterator[Any]:
+        self.passes += 1
+        for index, record in enumerate(self.hook.iter_conversations(page_size=page_size)):
+            yield record
+            if index == page_size - 1:  # the first page is read, the second not yet
+                self.act(self.hook, self.passes)
+
+    def iter_conversation_messages(self, conversation_id: str, *, page_size: int = 200) -> Iterator[Any]:
+        return self.hook.iter_conversation_messages(conversation_id, page_size=page_size)
+
+
+def _live_window(world: Any) -> TimeWindow:
+    clock = ANCHOR - timedelta(hours=12)
+    world(clock=clock.isoformat())
+    return TimeWindow(clock - timedelta(days=1), clock + timedelta(hours=1))
+
+
+def test_a_conversation_moved_up_the_list_while_it_is_paged_is_exported(world):
+    window = _live_window(world)
+    hook = XentreeHook()
+    last = list(hook.iter_conversations())[-1]["id"]  # least recently updated: read on a later page
+
+    def chat_once(client: XentreeHook, done: int) -> None:
+        if done == 1:
+            client.generate_response("Still there?", conversation_id=last)
+
+    client = ChattingBetweenPages(hook, chat_once)
+    exporter = ConversationExporter(client, window, page_size=20)
+    stream = io.StringIO()
+    exporter.write(exporter.select(), stream, "jsonl")
+    hook.close()
+    records = {record["id"]: record for record in map(json.loads, stream.getvalue().splitlines())}
+    assert [m["content"] for m in records[last]["messages"]][-2] == "Still there?"
+    assert client.passes == 3  # the full pass, the one that found it, the one that found nothing new
+
+
+def test_a_list_that_keeps_changing_fails_saying_so(world):
+    window = _live_window(world)
+    hook = XentreeHook()
+    client = ChattingBetweenPages(hook, lambda client, done: client.create_conversation(f"New {done}"))
+    exporter = ConversationExporter(client, window, page_size=20)
+    with pytest.raises(XentreeResponseError, match="conversation list kept changing while it was read"):
+        exporter.select()
+    hook.close()
+    assert client.passes == MAX_LIST_PASSES
 
 
 def test_redaction_masks_and_hashes_contact_details(world, tmp_path, monkeypatch):
