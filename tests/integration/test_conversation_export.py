@@ -356,8 +356,14 @@ def test_fields_drop_columns_in_every_format(world, tmp_path):
     assert {tuple(r) for r in jsonl(lines)} == {("id", "messages")}
     _, sheet = export(tmp_path, "few.csv", window, export_format="csv", fields=["id", "messages"])
     assert sheet.read_text().splitlines()[0] == "conversation_id,message_id,role,content,created_at"
-    _, table = export(tmp_path, "few.parquet", window, export_format="parquet", fields=["title"])
+    result, table = export(tmp_path, "few.parquet", window, export_format="parquet", fields=["title"])
     assert pq.read_table(table).schema.names == ["id", "title"]
+    assert result["count"] == pq.read_table(table).num_rows > 0
+    assert result["messages"] == 0  # what the file holds: no messages without the field
+    flat, sheet = export(
+        tmp_path, "flat.csv", window, export_format="csv", fields=["title"], fail_on_empty=True
+    )
+    assert flat["messages"] == 0 and flat["count"] == len(sheet.read_text().splitlines()) - 1 > 0
     with pytest.raises(XentreeConfigError, match="fields"):
         XentreeConversationExportOperator(task_id="bad", output_path="/tmp/x.jsonl", fields=["turns"])
 

@@ -59,6 +59,7 @@ class ConversationExportResult:
     conversations: int = 0
     """Conversations written (each has at least one message in the window)."""
     messages: int = 0
+    """Messages written (0 when ``fields`` leaves ``messages`` out)."""
     rows: int = 0
     """Rows of the file: one per conversation, or per message in CSV."""
     listed: int = 0
@@ -190,6 +191,7 @@ class ConversationExporter:
         writer = record_writer(export_format, stream, fields)
         writer.header()
         result = ConversationExportResult(listed=len(conversations))
+        with_messages = fields is None or "messages" in fields
         last_log = time.monotonic()
         for done, (conversation, messages) in enumerate(self.fetch_in_order(conversations), start=1):
             if messages is None:
@@ -201,9 +203,11 @@ class ConversationExporter:
             if not messages:
                 continue
             record = canonical_conversation(conversation, messages)
-            result.rows += writer.write(prepare(record) if prepare is not None else record)
+            written = prepare(record) if prepare is not None else record
+            result.rows += writer.write(written)
             result.conversations += 1
-            result.messages += len(messages)
+            if with_messages:  # what the file holds: none when ``fields`` leaves them out
+                result.messages += len(written.get("messages") or ())
             if time.monotonic() - last_log > 30:
                 last_log = time.monotonic()
                 self.log.info("Read %d of %d conversations", done, len(conversations))

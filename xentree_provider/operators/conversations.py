@@ -315,7 +315,9 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
                 prepare=redactor.apply if redactor.active else None,
                 fields=redactor.fields,
             )
-            if not written.messages and self.fail_on_empty:  # raised before the file is moved in place
+            if (
+                not written.conversations and self.fail_on_empty
+            ):  # each has a message in the window  # raised before the file is moved in place
                 raise XentreeEmptyWindowError(
                     f"no messages with {selection.describe()}; nothing was written to {destination} "
                     "(fail_on_empty=True)"
