@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import random
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
@@ -245,3 +246,47 @@ def test_fields_select_columns_in_every_schema():
         "conversation_id",
         "conversation_title",
     ]
+
+
+def test_parquet_row_groups_are_bounded_by_messages_as_well_as_conversations(monkeypatch):
+    import pyarrow.parquet as pq
+
+    from xentree_provider.conversations import writers
+
+    monkeypatch.setattr(writers, "MESSAGES_PER_ROW_GROUP", 5)
+    talkative = {
+        f"c{i}": (
+            conversation(f"c{i}", "2026-02-10T01:00:00Z", "2026-02-10T02:00:00Z"),
+            [message(f"m{i}-{j}", f"2026-02-10T01:0{j}:00Z") for j in range(3)],
+        )
+        for i in range(4)
+    }
+    exporter = ConversationExporter(FakeClient(talkative), WINDOW)
+    stream = io.BytesIO()
+    exporter.write(exporter.select(), stream, "parquet")
+    stream.seek(0)
+    metadata = pq.ParquetFile(stream).metadata
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [2, 2]
+
+
+def test_messages_outside_the_window_are_dropped_while_the_pages_are_read():
+    class Message(dict[str, Any]):
+        """A message that can be watched with a weak reference."""
+
+    outside: list[weakref.ref[Message]] = []
+
+    class Paging(FakeClient):
+        def iter_conversation_messages(self, conversation_id: str, *, page_size: int = 100) -> Iterator[Any]:
+            for index in range(50):
+                # the messages outside the window before the last one handed out (the reader's loop
+                # variable) are freed already: nothing holds the history
+                assert all(ref() is None for ref in outside[:-1]), "messages outside the window were kept"
+                old = Message(message(f"old-{index}", "2026-02-01T00:00:00Z"))
+                outside.append(weakref.ref(old))
+                yield old
+                del old
+            yield message("new", "2026-02-10T01:00:00Z")
+
+    data = {"c": (conversation("c", "2026-02-01T00:00:00Z", "2026-02-10T01:00:00Z"), [])}
+    _, result = export_text(Paging(data))
+    assert result.messages == 1 and len(outside) == 50
