@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from tiny_http import Request, json_answer, serve
 from xentree_provider._compat import TaskDeferred
 from xentree_provider.api.errors import XentreeConfigError, XentreeResponseError, XentreeServerError
 from xentree_provider.api.timestamps import parse_timestamp
+from xentree_provider.conversations.exporter import MAX_LIST_PASSES, ConversationExporter
 from xentree_provider.conversations.schema import CSV_COLUMNS
+from xentree_provider.exports.window import TimeWindow
 from xentree_provider.hooks.xentree import XentreeHook
 from xentree_provider.operators.conversations import (
     XentreeConversationExportOperator,
@@ -122,16 +125,32 @@ def test_a_day_holds_the_conversations_with_messages_created_in_it(world, tmp_pa
     }
 
 
-@pytest.mark.parametrize("prune", [True, False])
-def test_consecutive_windows_hold_every_message_exactly_once(world, tmp_path, prune):
+@pytest.mark.parametrize(
+    ("prune", "updates"),
+    [(None, "each_message"), (None, "frozen"), (False, "frozen"), (True, "each_message")],
+)
+def test_consecutive_windows_hold_every_message_exactly_once(world, tmp_path, prune, updates):
+    """Complete by default whatever the server does with ``updated_at``; pruning where it moves (on a
+    frozen one pruning fails loudly, next test)."""
+    world(conversation_updates=updates)
+    options = {} if prune is None else {"prune": prune}
     seen: list[str] = []
     for offset in range(DAYS, 0, -1):
-        _, path = export(tmp_path, f"day-{offset}-{prune}.jsonl", _day(offset), prune=prune)
+        _, path = export(tmp_path, f"day-{offset}-{prune}.jsonl", _day(offset), **options)
         seen += [m["id"] for record in jsonl(path) for m in record["messages"]]
     everything = [m["id"] for _, messages in every_message().values() for m in messages]
     assert len(seen) == len(set(seen)), "a message was exported twice"
     assert sorted(seen) == sorted(everything)
     assert len(everything) > 1000
+
+
+def test_pruning_on_a_server_that_never_moves_updated_at_fails_loudly(world, tmp_path):
+    world(conversation_updates="frozen")
+    with pytest.raises(
+        XentreeResponseError, match=r"cannot be trusted to prune with: export with prune=False"
+    ):
+        export(tmp_path, "frozen.jsonl", _day(3), prune=True)
+    assert not (tmp_path / "frozen.jsonl").exists()
 
 
 def test_a_day_boundary_splits_at_the_microsecond(world, tmp_path):
@@ -242,6 +261,62 @@ def test_messages_saved_after_a_run_land_in_the_next_window(world, tmp_path):
     assert sandbox.counters()["requests_total"] > 0
 
 
+class ChattingBetweenPages:
+    """The hook, but someone acts between the first and second page of each conversation list read:
+    ``act(hook, pass number)`` (a chat moves a conversation to the top of the sandbox's list)."""
+
+    def __init__(self, hook: XentreeHook, act: Callable[[XentreeHook, int], None]) -> None:
+        self.hook = hook
+        self.act = act
+        self.passes = 0
+
+    def iter_conversations(self, *, page_size: int = 200) -> Iterator[Any]:
+        self.passes += 1
+        for index, record in enumerate(self.hook.iter_conversations(page_size=page_size)):
+            yield record
+            if index == page_size - 1:  # the first page is read, the second not yet
+                self.act(self.hook, self.passes)
+
+    def iter_conversation_messages(self, conversation_id: str, *, page_size: int = 200) -> Iterator[Any]:
+        return self.hook.iter_conversation_messages(conversation_id, page_size=page_size)
+
+
+def _live_window(world: Any) -> TimeWindow:
+    clock = ANCHOR - timedelta(hours=12)
+    world(clock=clock.isoformat())
+    return TimeWindow(clock - timedelta(days=1), clock + timedelta(hours=1))
+
+
+def test_a_conversation_moved_up_the_list_while_it_is_paged_is_exported(world):
+    window = _live_window(world)
+    hook = XentreeHook()
+    last = list(hook.iter_conversations())[-1]["id"]  # least recently updated: read on a later page
+
+    def chat_once(client: XentreeHook, done: int) -> None:
+        if done == 1:
+            client.generate_response("Still there?", conversation_id=last)
+
+    client = ChattingBetweenPages(hook, chat_once)
+    exporter = ConversationExporter(client, window, page_size=20)
+    stream = io.StringIO()
+    exporter.write(exporter.select(), stream, "jsonl")
+    hook.close()
+    records = {record["id"]: record for record in map(json.loads, stream.getvalue().splitlines())}
+    assert [m["content"] for m in records[last]["messages"]][-2] == "Still there?"
+    assert client.passes == 3  # the full pass, the one that found it, the one that found nothing new
+
+
+def test_a_list_that_keeps_changing_fails_saying_so(world):
+    window = _live_window(world)
+    hook = XentreeHook()
+    client = ChattingBetweenPages(hook, lambda client, done: client.create_conversation(f"New {done}"))
+    exporter = ConversationExporter(client, window, page_size=20)
+    with pytest.raises(XentreeResponseError, match="conversation list kept changing while it was read"):
+        exporter.select()
+    hook.close()
+    assert client.passes == MAX_LIST_PASSES
+
+
 def test_redaction_masks_and_hashes_contact_details(world, tmp_path, monkeypatch):
     window = (ANCHOR - timedelta(days=DAYS), ANCHOR)
     _, raw = export(tmp_path, "raw.jsonl", window)
@@ -281,8 +356,14 @@ def test_fields_drop_columns_in_every_format(world, tmp_path):
     assert {tuple(r) for r in jsonl(lines)} == {("id", "messages")}
     _, sheet = export(tmp_path, "few.csv", window, export_format="csv", fields=["id", "messages"])
     assert sheet.read_text().splitlines()[0] == "conversation_id,message_id,role,content,created_at"
-    _, table = export(tmp_path, "few.parquet", window, export_format="parquet", fields=["title"])
+    result, table = export(tmp_path, "few.parquet", window, export_format="parquet", fields=["title"])
     assert pq.read_table(table).schema.names == ["id", "title"]
+    assert result["count"] == pq.read_table(table).num_rows > 0
+    assert result["messages"] == 0  # what the file holds: no messages without the field
+    flat, sheet = export(
+        tmp_path, "flat.csv", window, export_format="csv", fields=["title"], fail_on_empty=True
+    )
+    assert flat["messages"] == 0 and flat["count"] == len(sheet.read_text().splitlines()) - 1 > 0
     with pytest.raises(XentreeConfigError, match="fields"):
         XentreeConversationExportOperator(task_id="bad", output_path="/tmp/x.jsonl", fields=["turns"])
 

@@ -201,6 +201,18 @@ def test_empty_window_writes_an_empty_file_or_fails_when_asked(world, tmp_path):
     assert not (tmp_path / "strict.jsonl").exists()
 
 
+def test_fail_on_empty_goes_by_what_is_written_when_every_transcript_is_gone(world, tmp_path):
+    sandbox = world()
+    sandbox.set_faults(error_rate=1.0, error_codes=[404], fault_routes=["/api/live/transcripts/"])
+    result, path = export(tmp_path, "gone.jsonl")  # every transcript listed, none readable: all missing
+    assert result["count"] == 0 and result["missing"] > 0 and path.read_bytes() == b""
+    previous = tmp_path / "strict.jsonl"
+    previous.write_text("earlier\n")
+    with pytest.raises(XentreeEmptyWindowError, match="no transcripts"):
+        export(tmp_path, "strict.jsonl", fail_on_empty=True)
+    assert previous.read_text() == "earlier\n"
+
+
 @pytest.mark.parametrize(
     ("context", "kwargs", "message"),
     [

@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 import random
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -90,7 +91,7 @@ def world() -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
 
 
 def export_text(client: FakeClient, export_format: str = "jsonl", **kwargs: Any) -> tuple[str, Any]:
-    selection = ConversationSelection(WINDOW, kwargs.pop("prune", True))
+    selection = ConversationSelection(WINDOW, prune=kwargs.pop("prune", False))
     exporter = ConversationExporter(client, selection, **kwargs)
     stream = io.StringIO()
     result = exporter.write(exporter.select(), stream, export_format)
@@ -98,9 +99,11 @@ def export_text(client: FakeClient, export_format: str = "jsonl", **kwargs: Any)
 
 
 def test_pruning_reads_only_conversations_that_can_hold_window_messages():
-    selection = ConversationSelection(WINDOW)
+    selection = ConversationSelection(WINDOW, prune=True)
     verdicts = {cid: selection.may_hold(record) for cid, (record, _) in world().items()}
-    assert verdicts == {"c-old": False, "c-span": True, "c-new": False, "c-day": True, "c-quiet": True}
+    assert verdicts == {"c-old": False, "c-span": True, "c-new": True, "c-day": True, "c-quiet": True}
+    strict = ConversationSelection(WINDOW, prune=True, tolerance=timedelta(0))  # c-new: created at the end
+    assert not strict.may_hold(world()["c-new"][0])
     assert selection.may_hold(conversation("c", None, None))  # nothing known: read it
     assert ConversationSelection(WINDOW, prune=False).may_hold(world()["c-old"][0])
 
@@ -109,7 +112,7 @@ def test_messages_in_window_are_half_open_sorted_and_each_once():
     selection = ConversationSelection(WINDOW)
     messages = [*world()["c-span"][1], message("m3", "2026-02-10T00:00:00Z")]  # m3 twice (paging shift)
     random.Random(3).shuffle(messages)
-    chosen = selection.messages_in_window("c-span", messages)
+    chosen = selection.messages_in_window(world()["c-span"][0], messages)
     assert [m["id"] for m in chosen] == ["m3", "m4", "m5"]
 
 
@@ -123,12 +126,43 @@ def test_messages_in_window_are_half_open_sorted_and_each_once():
 )
 def test_a_message_that_cannot_be_placed_is_a_clear_error(bad, match):
     with pytest.raises(XentreeResponseError, match=match):
-        ConversationSelection(WINDOW).messages_in_window("c", [bad])
+        ConversationSelection(WINDOW).messages_in_window({"id": "c"}, [bad])
+
+
+@pytest.mark.parametrize(
+    ("record", "stamp", "problem"),
+    [
+        (
+            conversation("c", "2026-02-10T01:00:00Z", "2026-02-10T01:00:00Z"),
+            "2026-02-10T01:06:00Z",
+            "updated_at",
+        ),
+        (
+            conversation("c", "2026-02-10T01:10:00Z", "2026-02-10T02:00:00Z"),
+            "2026-02-10T01:04:00Z",
+            "created_at",
+        ),
+    ],
+)
+def test_pruning_fails_on_a_conversation_whose_times_do_not_hold_its_messages(record, stamp, problem):
+    selection = ConversationSelection(WINDOW, prune=True)
+    with pytest.raises(XentreeResponseError, match=rf"message 'm'.*{problem}.*prune=False"):
+        selection.messages_in_window(record, [message("m", stamp)])
+    assert ConversationSelection(WINDOW).messages_in_window(record, [message("m", stamp)])  # no pruning
+
+
+def test_pruning_tolerates_times_a_little_off_and_messages_after_the_window():
+    selection = ConversationSelection(WINDOW, prune=True)
+    record = conversation("c", "2026-02-10T01:00:00.003Z", "2026-02-10T01:00:00Z")
+    early_and_late = [message("m1", "2026-02-10T01:00:00Z"), message("m2", "2026-02-10T01:04:59Z")]
+    assert len(selection.messages_in_window(record, early_and_late)) == 2
+    after_the_window = [message("m3", "2026-02-11T00:00:00Z")]  # may be newer than the list record
+    assert selection.messages_in_window(record, after_the_window) == []
 
 
 def test_a_garbled_conversation_time_is_a_clear_error():
     with pytest.raises(XentreeResponseError, match=r"conversation 'c'.*not an ISO-8601"):
-        ConversationSelection(WINDOW).may_hold(conversation("c", "soon", None))
+        ConversationSelection(WINDOW, prune=True).may_hold(conversation("c", "soon", None))
 
 
 def test_records_are_canonical_and_keep_only_documented_fields():
@@ -171,8 +205,8 @@ def test_csv_is_one_row_per_message_with_line_breaks_quoted():
 def test_pruning_changes_reads_not_the_file():
     pruned = FakeClient(world())
     everything = FakeClient(world())
-    assert export_text(pruned)[0] == export_text(everything, prune=False)[0]
-    assert sorted(pruned.message_reads) == ["c-day", "c-quiet", "c-span"]
+    assert export_text(pruned, prune=True)[0] == export_text(everything, prune=False)[0]
+    assert sorted(pruned.message_reads) == ["c-day", "c-new", "c-quiet", "c-span"]  # c-new: tolerance
     assert sorted(everything.message_reads) == sorted(world())
 
 
@@ -195,7 +229,7 @@ def test_every_read_asks_the_concurrency_for_a_slot():
 
     concurrency = Counting()
     export_text(FakeClient(world()), concurrency=concurrency)
-    assert concurrency.slots == 3
+    assert concurrency.slots == len(world())  # one read per conversation (no pruning by default)
 
 
 def test_fields_select_columns_in_every_schema():
@@ -212,3 +246,47 @@ def test_fields_select_columns_in_every_schema():
         "conversation_id",
         "conversation_title",
     ]
+
+
+def test_parquet_row_groups_are_bounded_by_messages_as_well_as_conversations(monkeypatch):
+    import pyarrow.parquet as pq
+
+    from xentree_provider.conversations import writers
+
+    monkeypatch.setattr(writers, "MESSAGES_PER_ROW_GROUP", 5)
+    talkative = {
+        f"c{i}": (
+            conversation(f"c{i}", "2026-02-10T01:00:00Z", "2026-02-10T02:00:00Z"),
+            [message(f"m{i}-{j}", f"2026-02-10T01:0{j}:00Z") for j in range(3)],
+        )
+        for i in range(4)
+    }
+    exporter = ConversationExporter(FakeClient(talkative), WINDOW)
+    stream = io.BytesIO()
+    exporter.write(exporter.select(), stream, "parquet")
+    stream.seek(0)
+    metadata = pq.ParquetFile(stream).metadata
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [2, 2]
+
+
+def test_messages_outside_the_window_are_dropped_while_the_pages_are_read():
+    class Message(dict[str, Any]):
+        """A message that can be watched with a weak reference."""
+
+    outside: list[weakref.ref[Message]] = []
+
+    class Paging(FakeClient):
+        def iter_conversation_messages(self, conversation_id: str, *, page_size: int = 100) -> Iterator[Any]:
+            for index in range(50):
+                # the messages outside the window before the last one handed out (the reader's loop
+                # variable) are freed already: nothing holds the history
+                assert all(ref() is None for ref in outside[:-1]), "messages outside the window were kept"
+                old = Message(message(f"old-{index}", "2026-02-01T00:00:00Z"))
+                outside.append(weakref.ref(old))
+                yield old
+                del old
+            yield message("new", "2026-02-10T01:00:00Z")
+
+    data = {"c": (conversation("c", "2026-02-01T00:00:00Z", "2026-02-10T01:00:00Z"), [])}
+    _, result = export_text(Paging(data))
+    assert result.messages == 1 and len(outside) == 50

@@ -13,9 +13,10 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from xentree_provider._task.arguments import bounded_int_argument, duration_argument
 from xentree_provider._task.assets import DeclaresOutputAsset, add_outlet, resolve_asset
-from xentree_provider._task.hooked import UsesXentreeHook
+from xentree_provider._task.hooked import UsesXentreeHook, fail_fast_on_bad_config
 from xentree_provider._task.lineage import WritesFileLineage
 from xentree_provider._task.redaction import RedactionOptions, redaction_options
+from xentree_provider.exports.errors import XentreeEmptyWindowError
 from xentree_provider.exports.fetching import MAX_WORKERS_LIMIT
 from xentree_provider.exports.window import TimeWindow
 from xentree_provider.exports.writers import BINARY_FORMATS, EXPORT_FORMATS
@@ -23,6 +24,8 @@ from xentree_provider.tabular.parquet import require_pyarrow
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context, ObjectStoragePath
+
+    from xentree_provider._task.lineage import Lineage
 
 __all__ = ["COMPRESSIONS", "DEFAULT_SETTLE", "ExportsToFile", "export_arguments"]
 
@@ -111,21 +114,101 @@ class ExportsToFile(WritesFileLineage, DeclaresOutputAsset, UsesXentreeHook):
     )
     log: Any
 
-    def set_export_arguments(self, arguments: Mapping[str, Any]) -> None:
-        """Keep the checked common arguments (from :func:`export_arguments`) as attributes."""
+    xentree_conn_id: str
+    start: Any
+    end: Any
+    fail_on_empty: bool
+    hook_overrides: dict[str, Any]
+
+    def set_export_arguments(
+        self,
+        arguments: Mapping[str, Any],
+        *,
+        output_path: str,
+        xentree_conn_id: str,
+        start: Any,
+        end: Any,
+        output_conn_id: str | None,
+        fail_on_empty: bool,
+        hook_overrides: Mapping[str, Any] | None,
+    ) -> None:
+        """Keep the checked common arguments (from :func:`export_arguments`) and the other arguments
+        every export takes as attributes (call after ``BaseOperator.__init__``)."""
         for name, value in arguments.items():
             setattr(self, name, value)
+        self.output_path = output_path
+        self.xentree_conn_id = xentree_conn_id
+        self.start = start
+        self.end = end
+        self.output_conn_id = output_conn_id
+        self.fail_on_empty = fail_on_empty
+        self.hook_overrides = dict(hook_overrides or {})
 
     #: What the exported records are called in log lines (e.g. ``"transcripts"``).
     exported_records: str = "records"
+
+    @fail_fast_on_bad_config
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
+        return self.start_export(context)
+
+    @fail_fast_on_bad_config
+    def execute_settled(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Resume once the window has settled: export it."""
+        return self._export(context, self._selection(context))
 
     def _selection(self, context: Context) -> Any:
         """The run's selection (with a ``window`` and ``describe()``), before any request."""
         raise NotImplementedError(f"{type(self).__name__} must define _selection()")
 
+    def _exporter(self, context: Context, selection: Any) -> Any:
+        """The exporter of ``selection`` (with ``select()`` and ``write(chosen, stream, format, prepare=,
+        fields=)`` returning a result with ``rows`` and ``missing``)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _exporter()")
+
+    def _written(self, result: Any) -> int:
+        """How many records ``result`` wrote (0: the window was empty)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _written()")
+
+    def _summary(self, path: str, size: int, window: TimeWindow, result: Any) -> dict[str, Any]:
+        """The return value (see :meth:`export_summary`), logged."""
+        raise NotImplementedError(f"{type(self).__name__} must define _summary()")
+
+    def _lineage(self, size: int | None = None, rows: int | None = None) -> Lineage:
+        """The lineage of the export (inputs read, the file written)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _lineage()")
+
     def _export(self, context: Context, selection: Any) -> dict[str, Any]:
-        """Select, fetch and write ``selection``; return the summary."""
-        raise NotImplementedError(f"{type(self).__name__} must define _export()")
+        """Select, fetch and write ``selection`` atomically (``fail_on_empty`` checked on what was
+        written, before the file is moved in place); record lineage and the Asset event; return the
+        summary."""
+        destination = self._destination()
+        redactor = self.redaction_options.record_redactor()  # the key is read before any request
+        exporter = self._exporter(context, selection)
+        chosen = exporter.select()
+        self.log.info("Reading %d %s item(s) for %s", len(chosen), self.exported_records, destination)
+
+        def write(stream: IO[Any]) -> Any:
+            written = exporter.write(
+                chosen,
+                stream,
+                self.export_format,
+                prepare=redactor.apply if redactor.active else None,
+                fields=redactor.fields,
+            )
+            if self.fail_on_empty and not self._written(written):
+                raise XentreeEmptyWindowError(
+                    f"no {self.exported_records} with {selection.describe()}; nothing was written to "
+                    f"{destination} (fail_on_empty=True)"
+                )
+            return written
+
+        result, size = self.write_file(destination, write)
+        summary = self._summary(str(destination), size, selection.window, result)
+        summary["redactions"] = redactor.counts()
+        self.record_lineage(self._lineage(size, result.rows))
+        self.announce(context, summary)
+        return summary
 
     def start_export(self, context: Context) -> dict[str, Any]:
         """What ``execute`` does: resolve the window and check the output, the redaction key and

@@ -14,9 +14,12 @@ from xentree_provider.conversations.schema import RECORD_FIELDS, conversation_sc
 from xentree_provider.exports.writers import ParquetRecordWriter, RecordWriter, format_writer
 from xentree_provider.tabular.csv_lines import CsvLines
 
-__all__ = ["CONVERSATIONS_PER_ROW_GROUP", "ConversationCsvWriter", "record_writer"]
+__all__ = ["CONVERSATIONS_PER_ROW_GROUP", "MESSAGES_PER_ROW_GROUP", "ConversationCsvWriter", "record_writer"]
 
 CONVERSATIONS_PER_ROW_GROUP = 1_000
+MESSAGES_PER_ROW_GROUP = 10_000
+"""A Parquet row group is written once its conversations hold this many messages (or at
+:data:`CONVERSATIONS_PER_ROW_GROUP` conversations), so long conversations do not pile up in memory."""
 
 
 class ConversationCsvWriter:
@@ -54,6 +57,10 @@ class ConversationCsvWriter:
         """CSV has no footer."""
 
 
+def _message_count(record: Mapping[str, Any]) -> int:
+    return len(record.get("messages") or ())
+
+
 def _cell(value: Any) -> Any:
     return "" if value is None else value
 
@@ -64,7 +71,13 @@ def record_writer(export_format: str, stream: IO[Any], fields: Sequence[str] | N
 
     def parquet(binary: IO[bytes]) -> RecordWriter:
         schema = conversation_schema(fields)
-        return ParquetRecordWriter(binary, schema, row_group_size=CONVERSATIONS_PER_ROW_GROUP)
+        return ParquetRecordWriter(
+            binary,
+            schema,
+            row_group_size=CONVERSATIONS_PER_ROW_GROUP,
+            record_weight=_message_count,
+            max_group_weight=MESSAGES_PER_ROW_GROUP,
+        )
 
     return format_writer(
         export_format, stream, csv=lambda text: ConversationCsvWriter(text, fields), parquet=parquet

@@ -64,17 +64,32 @@ class JsonlWriter:
 
 
 class ParquetRecordWriter:
-    """One record per row of a fixed schema, in row groups of ``row_group_size`` records.
+    """One record per row of a fixed schema, in row groups of ``row_group_size`` records (and, with
+    ``record_weight``, of at most about ``max_group_weight`` weight, e.g. nested messages).
 
     Every column of ``schema`` is always there whatever the data, and an empty export is a file with
     the schema and no rows; the bytes depend only on the records (see
     :mod:`xentree_provider.tabular.parquet`).
     """
 
-    def __init__(self, stream: IO[bytes], schema: Sequence[Column], *, row_group_size: int) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        schema: Sequence[Column],
+        *,
+        row_group_size: int,
+        record_weight: Callable[[Mapping[str, Any]], int] | None = None,
+        max_group_weight: int | None = None,
+    ) -> None:
         from xentree_provider.tabular.parquet import ParquetRows
 
-        self.rows = ParquetRows(stream, schema, row_group_size=row_group_size)
+        self.rows = ParquetRows(
+            stream,
+            schema,
+            row_group_size=row_group_size,
+            row_weight=record_weight,
+            max_group_weight=max_group_weight,
+        )
 
     def header(self) -> None:
         """Parquet's header is written with the first group."""

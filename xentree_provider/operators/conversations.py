@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseOperator, Context
 
@@ -27,7 +27,7 @@ from xentree_provider.exports.errors import XentreeEmptyWindowError
 from xentree_provider.exports.window import TimeWindow
 
 if TYPE_CHECKING:
-    from xentree_provider.redaction.records import RecordRedactor
+    pass
 
 __all__ = [
     "DEFAULT_MAX_PROMPT_CHARS",
@@ -201,9 +201,10 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
     :param output_conn_id: Airflow connection for remote storage (templated).
     :param max_workers: conversations whose messages are read concurrently (1..32).
     :param page_size: list page size (1..200).
-    :param prune: read only the messages of conversations whose ``created_at`` / ``updated_at`` allow
-        messages in the window (default); False reads every conversation's messages, for a service
-        that does not move ``updated_at`` when a message is added.
+    :param prune: False (default) reads every conversation's messages, complete on any service; True
+        reads only those whose ``created_at`` / ``updated_at`` allow messages in the window, trusting
+        the service to move ``updated_at`` with each message, and fails when a conversation read
+        shows it does not (see :mod:`~xentree_provider.conversations.selection`).
     :param fail_on_empty: fail (``XentreeEmptyWindowError``) instead of writing an empty file.
     :param asset: the Asset outlet: None derives it from ``output_path``, a string is an Asset URI, an
         ``Asset`` is used as is, False disables.
@@ -235,7 +236,7 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
         output_conn_id: str | None = None,
         max_workers: int = 8,
         page_size: int = 200,
-        prune: bool = True,
+        prune: bool = False,
         fail_on_empty: bool = False,
         asset: Asset | str | bool | None = None,
         hook_overrides: Mapping[str, Any] | None = None,
@@ -267,33 +268,25 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
             available_fields=RECORD_FIELDS,
         )
         super().__init__(**kwargs)
-        self.set_export_arguments(arguments)
-        self.output_path = output_path
-        self.xentree_conn_id = xentree_conn_id
-        self.start = start
-        self.end = end
-        self.output_conn_id = output_conn_id
+        self.set_export_arguments(
+            arguments,
+            output_path=output_path,
+            xentree_conn_id=xentree_conn_id,
+            start=start,
+            end=end,
+            output_conn_id=output_conn_id,
+            fail_on_empty=fail_on_empty,
+            hook_overrides=hook_overrides,
+        )
         self.prune = prune
-        self.fail_on_empty = fail_on_empty
-        self.hook_overrides = dict(hook_overrides or {})
-
-    @fail_fast_on_bad_config
-    def execute(self, context: Context) -> dict[str, Any]:
-        """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
-        return self.start_export(context)
-
-    @fail_fast_on_bad_config
-    def execute_settled(self, context: Context, event: Any = None) -> dict[str, Any]:
-        """Resume once the window has settled: export it."""
-        return self._export(context, self._selection(context))
 
     def _selection(self, context: Context) -> ConversationSelection:
-        return ConversationSelection(TimeWindow(*interval_window(context, self.start, self.end)), self.prune)
+        return ConversationSelection(
+            TimeWindow(*interval_window(context, self.start, self.end)), prune=self.prune
+        )
 
-    def _export(self, context: Context, selection: ConversationSelection) -> dict[str, Any]:
-        destination = self._destination()
-        redactor: RecordRedactor = self.redaction_options.record_redactor()
-        exporter = ConversationExporter(
+    def _exporter(self, context: Context, selection: ConversationSelection) -> ConversationExporter:
+        return ConversationExporter(
             self.hook,
             selection,
             max_workers=self.max_workers,
@@ -301,44 +294,23 @@ class XentreeConversationExportOperator(ExportsToFile, BaseOperator):
             log=self.log,
             concurrency=self.hook.throttle,  # lowered on 429s, shared with every thread of the hook
         )
-        conversations = exporter.select()
-        self.log.info("Reading the messages of %d conversation(s) for %s", len(conversations), destination)
 
-        def write(stream: IO[Any]) -> ConversationExportResult:
-            written = exporter.write(
-                conversations,
-                stream,
-                self.export_format,
-                prepare=redactor.apply if redactor.active else None,
-                fields=redactor.fields,
-            )
-            if not written.messages and self.fail_on_empty:  # raised before the file is moved in place
-                raise XentreeEmptyWindowError(
-                    f"no messages with {selection.describe()}; nothing was written to {destination} "
-                    "(fail_on_empty=True)"
-                )
-            return written
+    def _written(self, result: ConversationExportResult) -> int:
+        return result.conversations  # each has at least one message in the window
 
-        result, size = self.write_file(destination, write)
+    def _summary(
+        self, path: str, size: int, window: TimeWindow, result: ConversationExportResult
+    ) -> dict[str, Any]:
         self.log.info(
             "Exported %d conversation(s), %d message(s), %d bytes to %s",
             result.conversations,
             result.messages,
             size,
-            destination,
+            path,
         )
-        summary = self.export_summary(
-            str(destination),
-            size,
-            selection.window,
-            result.conversations,
-            len(result.missing),
-            messages=result.messages,
+        return self.export_summary(
+            path, size, window, result.conversations, len(result.missing), messages=result.messages
         )
-        summary["redactions"] = redactor.counts()
-        self.record_lineage(self._lineage(size, result.rows))
-        self.announce(context, summary)
-        return summary
 
     def _lineage(self, size: int | None = None, rows: int | None = None) -> Lineage:
         base_url = self.hook.settings.base_url

@@ -17,7 +17,6 @@ from airflow.sdk import Asset, BaseOperator
 
 from xentree_provider._task.arguments import duration_argument
 from xentree_provider._task.exports import DEFAULT_SETTLE, ExportsToFile, export_arguments
-from xentree_provider._task.hooked import fail_fast_on_bad_config
 from xentree_provider._task.lineage import ApiInput, FileOutput, Lineage
 from xentree_provider._task.window import interval_window as export_window
 from xentree_provider.api.routes import route
@@ -170,37 +169,26 @@ class XentreeTranscriptExportOperator(ExportsToFile, BaseOperator):
         )
         lag_seconds = duration_argument(max_arrival_lag, "max_arrival_lag", positive=True)
         super().__init__(**kwargs)
-        self.set_export_arguments(arguments)
+        self.set_export_arguments(
+            arguments,
+            output_path=output_path,
+            xentree_conn_id=xentree_conn_id,
+            start=start,
+            end=end,
+            output_conn_id=output_conn_id,
+            fail_on_empty=fail_on_empty,
+            hook_overrides=hook_overrides,
+        )
         self.window_field = window_field
         self.max_arrival_lag = lag_seconds
-        self.output_path = output_path
-        self.xentree_conn_id = xentree_conn_id
-        self.start = start
-        self.end = end
-        self.output_conn_id = output_conn_id
-        self.fail_on_empty = fail_on_empty
-        self.hook_overrides = dict(hook_overrides or {})
-
-    @fail_fast_on_bad_config
-    def execute(self, context: Context) -> dict[str, Any]:
-        """Resolve the window; wait for it to settle; select, fetch and write; return a summary."""
-        return self.start_export(context)
-
-    @fail_fast_on_bad_config
-    def execute_settled(self, context: Context, event: Any = None) -> dict[str, Any]:
-        """Resume once the window has settled: export it."""
-        return self._export(context, self._selection(context))
 
     def _selection(self, context: Context) -> Selection:
         window = TimeWindow(*export_window(context, self.start, self.end))
         return Selection(window, self.window_field, timedelta(seconds=self.max_arrival_lag))
 
-    def _export(self, context: Context, selection: Selection) -> dict[str, Any]:
-        destination = self._destination()
-        redactor = self.redaction_options.record_redactor()  # the key is read before any request
-        base_url = self.hook.settings.base_url
-        XentreeTranscriptLink.persist(context, base_url)
-        exporter = TranscriptExporter(
+    def _exporter(self, context: Context, selection: Selection) -> TranscriptExporter:
+        XentreeTranscriptLink.persist(context, self.hook.settings.base_url)
+        return TranscriptExporter(
             self.hook,
             selection,
             max_workers=self.max_workers,
@@ -208,28 +196,9 @@ class XentreeTranscriptExportOperator(ExportsToFile, BaseOperator):
             log=self.log,
             concurrency=self.hook.throttle,  # lowered on 429s, shared with every thread of the hook
         )
-        ids = exporter.select()
-        if not ids and self.fail_on_empty:
-            raise XentreeEmptyWindowError(
-                f"no transcripts with {selection.describe()}; nothing was written to {destination} "
-                "(fail_on_empty=True)"
-            )
-        self.log.info("Writing %d transcript(s) to %s", len(ids), destination)
-        result, size = self.write_file(
-            destination,
-            lambda stream: exporter.write(
-                ids,
-                stream,
-                self.export_format,
-                prepare=redactor.apply if redactor.active else None,
-                fields=redactor.fields,
-            ),
-        )
-        summary = self._summary(str(destination), size, selection.window, result)
-        summary["redactions"] = redactor.counts()
-        self.record_lineage(self._lineage(summary["bytes"], result.rows))
-        self.announce(context, summary)
-        return summary
+
+    def _written(self, result: ExportResult) -> int:
+        return result.count
 
     def _summary(self, path: str, size: int, window: TimeWindow, result: ExportResult) -> dict[str, Any]:
         self.log.info(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from types import ModuleType, TracebackType
 from typing import IO, Any
@@ -112,8 +112,11 @@ def _record(columns: Sequence[Column], row: Mapping[str, Any]) -> dict[str, Any]
 class ParquetRows:
     """Write rows (mappings by column name) to a Parquet stream in row groups of ``row_group_size``.
 
-    Use as a context manager; leaving it writes the last group and the footer (an empty table is a
-    valid file with the schema and no rows).
+    With ``row_weight`` and ``max_group_weight``, a group is also written out once the weights of its
+    rows reach ``max_group_weight`` (e.g. the messages nested in conversation rows), so the rows held
+    in memory are bounded by what they hold, not only by their number. Use as a context manager;
+    leaving it writes the last group and the footer (an empty table is a valid file with the schema
+    and no rows).
     """
 
     def __init__(
@@ -122,9 +125,18 @@ class ParquetRows:
         columns: Sequence[Column],
         *,
         row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+        row_weight: Callable[[Mapping[str, Any]], int] | None = None,
+        max_group_weight: int | None = None,
     ) -> None:
         if row_group_size < 1:
             raise ValueError(f"row_group_size must be >= 1, got {row_group_size}")
+        if (row_weight is None) != (max_group_weight is None):
+            raise ValueError("row_weight and max_group_weight go together")
+        if max_group_weight is not None and max_group_weight < 1:
+            raise ValueError(f"max_group_weight must be >= 1, got {max_group_weight}")
+        self.row_weight = row_weight
+        self.max_group_weight = max_group_weight
+        self._pending_weight = 0
         self._pa = require_pyarrow()
         import pyarrow.parquet as pq
 
@@ -139,7 +151,10 @@ class ParquetRows:
         """Add one row; a full group is written out at once."""
         self._pending.append(_record(self.columns, row))
         self.rows += 1
-        if len(self._pending) >= self.row_group_size:
+        if self.row_weight is not None:
+            self._pending_weight += self.row_weight(row)
+        full = self.max_group_weight is not None and self._pending_weight >= self.max_group_weight
+        if full or len(self._pending) >= self.row_group_size:
             self._flush()
 
     def write_all(self, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -152,6 +167,7 @@ class ParquetRows:
             table = self._pa.Table.from_pylist(self._pending, schema=self.schema)
             self._writer.write_table(table, row_group_size=self.row_group_size)
             self._pending = []
+            self._pending_weight = 0
 
     def close(self) -> None:
         """Write what is pending and the footer."""

@@ -18,6 +18,7 @@ TimestampStyle = Literal["z", "offset", "fractional"]
 TokenResponseStyle = Literal["refresh", "expires_in"]
 RetryAfterStyle = Literal["seconds", "date", "none"]
 ResetPhase = Literal["before", "after"]
+ConversationUpdates = Literal["each_message", "frozen"]
 
 #: The most organizations a sandbox seeds (``SandboxConfig.organizations``).
 MAX_ORGANIZATIONS = 99
@@ -145,6 +146,9 @@ class SandboxConfig:
     invisible, and those saved through the API are stamped with it. None: the real clock, no limit."""
     conversations: int = 25
     """Seeded AI conversations; about half are picked up again on later days (messages across days)."""
+    conversation_updates: ConversationUpdates = "each_message"
+    """How a conversation's ``updated_at`` moves: ``each_message`` (its latest message), or ``frozen``
+    (always its ``created_at``: a server the contract allows, since it does not pin the field)."""
     ignore_offset: bool = False
     """Ignore the ``offset`` query parameter of lists (a server that pages only with ``page``)."""
     faults: FaultConfig = field(default_factory=FaultConfig)
@@ -184,6 +188,7 @@ class SandboxConfig:
         _check_choice("timestamp_style", self.timestamp_style, TimestampStyle)
         _check_choice("token_response", self.token_response, TokenResponseStyle)
         _check_choice("retry_after", self.retry_after, RetryAfterStyle)
+        _check_choice("conversation_updates", self.conversation_updates, ConversationUpdates)
         self.anchor_datetime()
 
     def anchor_datetime(self) -> dt.datetime:

@@ -32,12 +32,14 @@ def _now(state: SandboxState) -> int:
 
 
 def conversation_view(state: SandboxState, conversation: Conversation) -> dict[str, Any]:
-    """Render a conversation (without its messages)."""
+    """Render a conversation (without its messages); ``updated_at`` as the ``conversation_updates``
+    setting says."""
+    frozen = state.config.conversation_updates == "frozen"
     return {
         "id": conversation.id,
         "title": conversation.title,
         "created_at": timestamp(state, conversation.created_at),
-        "updated_at": timestamp(state, conversation.updated_at),
+        "updated_at": timestamp(state, conversation.created_at if frozen else conversation.updated_at),
     }
 
 
