@@ -504,15 +504,41 @@ class AirflowCluster:
         return entries
 
     def trigger_log(
-        self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        try_number: int,
+        map_index: int = -1,
+        *,
+        until: str | None = None,
+        timeout: float = 60,
     ) -> str:
         """What the triggerer logged for this try's triggers (its ``*.log.trigger.<job>.log`` files).
 
         The api-server serves a running trigger's log from the triggerer's log server, which this
         cluster does not start (it would listen on every interface); the files are read directly.
+        The triggerer writes a trigger's lines apart from sending its event, so they can land after the
+        task has resumed: with ``until``, wait (up to ``timeout`` seconds) for a line containing it.
         """
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         if map_index >= 0:
             folder = folder / f"map_index={map_index}"
-        files = sorted(folder.glob(f"attempt={try_number}.log.trigger.*.log"))
-        return "\n".join(path.read_text("utf-8", "replace") for path in files)
+
+        def read() -> str:
+            files = sorted(folder.glob(f"attempt={try_number}.log.trigger.*.log"))
+            return "\n".join(path.read_text("utf-8", "replace") for path in files)
+
+        if until is None:
+            return read()
+
+        def probe() -> str | None:
+            text = read()
+            return text if until in text else None
+
+        try:
+            return str(
+                self._wait(f"{until!r} in the trigger log of {dag_id}/{run_id}/{task_id}", probe, timeout)
+            )
+        except ClusterError:
+            return read()  # the caller's assertion shows what was there
