@@ -137,7 +137,24 @@ def test_policy_validation() -> None:
 def test_wait_honours_retry_after() -> None:
     policy = RetryPolicy(max_wait=60.0)
     assert policy.wait_seconds(1, XentreeRateLimitError("x", retry_after=7.0)) == 7.0
-    assert policy.wait_seconds(5, XentreeRateLimitError("x", retry_after=0.0)) == 0.0
+
+
+@pytest.mark.parametrize("retry_after", [None, 0.0])
+@pytest.mark.parametrize("attempt", [1, 3, 5, 12, 500])
+def test_a_429_without_a_usable_retry_after_still_backs_off(retry_after: float | None, attempt: int) -> None:
+    # "Retry-After: 0" (or a past date) on every answer must not turn the budget into a hammering loop.
+    policy = RetryPolicy(max_wait=60.0, backoff_base=0.5)
+    ceiling = min(60.0, 0.5 * 2 ** (attempt - 1))
+    for seed in range(20):
+        wait = policy.wait_seconds(
+            attempt, XentreeRateLimitError("x", retry_after=retry_after), random.Random(seed)
+        )
+        assert ceiling / 2 <= wait <= ceiling
+
+
+def test_retry_after_zero_on_other_errors_means_now() -> None:
+    policy = RetryPolicy(max_wait=60.0)
+    assert policy.wait_seconds(5, XentreeServerError("x", status=503, retry_after=0.0)) == 0.0
 
 
 def test_wait_caps_retry_after_at_max_wait() -> None:
@@ -179,3 +196,15 @@ def test_decide_combines_reason_wait_and_the_attempt_cap() -> None:
     assert policy.decide(server(503), 2, safe_to_retry=True) is not None
     assert policy.decide(server(503), 3, safe_to_retry=True) is None  # the third try was the last
     assert policy.decide(server(500), 1, safe_to_retry=False) is None
+
+
+def test_a_429_is_bounded_by_the_budget_not_the_attempt_cap() -> None:
+    policy = RetryPolicy(max_attempts=4, budget=120.0)
+    limited = XentreeRateLimitError("x", status=429, retry_after=1.0)
+    assert policy.decide(limited, 4, safe_to_retry=False) is not None
+    assert policy.decide(limited, 400, safe_to_retry=False, elapsed=119.0) is not None
+    assert policy.decide(limited, 5, safe_to_retry=False, elapsed=120.0) is None  # the budget is spent
+    assert policy.decide(server(503), 4, safe_to_retry=True) is None  # other failures keep the cap
+    assert policy.decide(XentreeQuotaExceededError("x", status=429), 1, safe_to_retry=True) is None
+    # max_retries=0 (one try) disables retries, 429s included
+    assert RetryPolicy(max_attempts=1).decide(limited, 1, safe_to_retry=False) is None

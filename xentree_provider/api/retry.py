@@ -33,7 +33,7 @@ from xentree_provider.api.errors import (
 )
 from xentree_provider.api.timestamps import parse_http_date
 
-__all__ = ["RetryDecision", "RetryPolicy", "may_have_applied", "parse_retry_after"]
+__all__ = ["RetryDecision", "RetryPolicy", "is_rate_limited", "may_have_applied", "parse_retry_after"]
 
 RETRIED_WHEN_SAFE_STATUSES = frozenset({500, 502, 504})
 
@@ -77,9 +77,11 @@ class RetryPolicy:
 
     A request is tried until it succeeds, fails in a way a repeat cannot fix, ``max_attempts`` tries
     were made, or ``budget`` seconds have passed since its first try, whichever comes first: the budget
-    rides out a short storm of transient failures, the attempt cap bounds a fast-failing one.
+    rides out a short storm of transient failures, the attempt cap bounds a fast-failing one. A 429 is
+    bounded by the budget alone (it says "later", not "failed"; its waits keep it from being fast).
 
-    :param max_attempts: total tries including the first (``max_retries + 1``); 1 disables retries.
+    :param max_attempts: total tries including the first (``max_retries + 1``); 1 disables retries,
+        429s included.
     :param max_wait: the longest single wait in seconds, also the cap on ``Retry-After``.
     :param backoff_base: the first backoff ceiling in seconds; doubles per attempt (full jitter).
     :param budget: seconds from the first try after which no retry starts (waits are cut to fit).
@@ -126,11 +128,19 @@ class RetryPolicy:
     def wait_seconds(
         self, attempt: int, error: BaseException | None, rng: random.Random | None = None
     ) -> float:
-        """Return how long to wait after failed try number ``attempt`` (1-based)."""
+        """Return how long to wait after failed try number ``attempt`` (1-based).
+
+        A positive ``Retry-After`` is honoured (up to ``max_wait``). A 429 without one, or with 0 or a
+        past date, backs off with at least half the ceiling, so a server answering "later, now" is not
+        hammered for the whole budget.
+        """
         retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
+        rate_limited = is_rate_limited(error)
+        if retry_after is not None and (retry_after > 0 or not rate_limited):
             return float(min(max(retry_after, 0.0), self.max_wait))
-        ceiling = min(self.max_wait, self.backoff_base * (2 ** max(attempt - 1, 0)))
+        ceiling = min(self.max_wait, self.backoff_base * (2 ** min(max(attempt - 1, 0), 60)))
+        if rate_limited:
+            return float(ceiling / 2 + (rng or random).uniform(0.0, ceiling / 2))
         return (rng or random).uniform(0.0, ceiling)
 
     def decide(
@@ -139,9 +149,18 @@ class RetryPolicy:
         """Whether to try again after failed try number ``attempt`` (1-based), ``elapsed`` seconds after
         the first try started; why, and after how long (never past the budget)."""
         remaining = self.budget - elapsed
-        if attempt >= self.max_attempts or remaining <= 0:
+        if remaining <= 0:
+            return None
+        if attempt >= self.max_attempts and (self.max_attempts == 1 or not is_rate_limited(error)):
             return None
         reason = self.retry_reason(error, safe_to_retry=safe_to_retry)
         if reason is None:
             return None
         return RetryDecision(reason=reason, wait=min(self.wait_seconds(attempt, error), remaining))
+
+
+def is_rate_limited(error: BaseException | None) -> bool:
+    """True for a 429 that asks to come back later (not the Live quota's, which a retry cannot fix)."""
+    if isinstance(error, XentreeQuotaExceededError):
+        return False
+    return isinstance(error, XentreeRateLimitError) or getattr(error, "status", None) == 429
