@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from tiny_http import Answer, serve
+from tiny_http import Answer, json_answer, serve
 
 from xentree_provider.api.errors import XentreeConfigError, XentreeResponseError
 from xentree_provider.hooks.xentree import XentreeHook
@@ -136,3 +136,32 @@ def test_airflow2_style_api_key_is_masked(sandbox, monkeypatch):
     hook = XentreeHook("xentree_oldstyle")
     assert hook.get_live_quota()["limit_seconds"] > 0
     assert key not in str(redact(key))
+
+
+def test_a_whole_reply_read_as_the_deadline_runs_out_is_kept(tiny_server, monkeypatch):
+    # The answer completes "after" the deadline by the clock, but nothing was cut off (the deadline's
+    # timer never fired): a created conversation is a known success, not "may have been applied".
+    from xentree_provider.api import deadline as deadline_module
+
+    class Clock:
+        now = 1_000.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(deadline_module, "time", clock)
+    created = {
+        "id": "c-1",
+        "title": "t",
+        "created_at": "2026-12-01T00:00:00Z",
+        "updated_at": "2026-12-01T00:00:00Z",
+    }
+
+    def answer(request):
+        clock.now += 3_600.0
+        return json_answer(created, status=201)
+
+    url = tiny_server(answer)
+    hook = _hook(monkeypatch, "xentree_late_reply", {"host": url, "extra": {"api_key": "k-late"}})
+    assert hook.create_conversation("t")["id"] == "c-1"

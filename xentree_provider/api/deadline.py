@@ -47,6 +47,7 @@ class Deadline:
         self._ends_at = time.monotonic() + seconds
         self._sock: socket.socket | None = None
         self._sent = False
+        self._done = False
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
@@ -62,6 +63,11 @@ class Deadline:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self._timer.cancel()
+        with self._lock:
+            # A timer already running must not shut the socket: it is back in the pool, maybe in
+            # another thread's request by now.
+            self._done = True
+            self._sock = None
         if self._token is not None:
             _current.reset(self._token)
 
@@ -69,6 +75,11 @@ class Deadline:
     def expired(self) -> bool:
         """True once the time is up (the socket was, or will be at once, shut down)."""
         return self._expired or time.monotonic() >= self._ends_at
+
+    @property
+    def cut_off(self) -> bool:
+        """True when the time ran out and the watched socket was shut down (what was read may be cut)."""
+        return self._expired
 
     @property
     def remaining(self) -> float:
@@ -83,6 +94,8 @@ class Deadline:
     def watch(self, sock: socket.socket) -> None:
         """Shut ``sock`` down when the time is up (at once if it already is)."""
         with self._lock:
+            if self._done:
+                return
             self._sock = sock
             expired = self._expired
         if expired:
@@ -95,6 +108,8 @@ class Deadline:
 
     def _expire(self) -> None:
         with self._lock:
+            if self._done:
+                return
             self._expired = True
             sock = self._sock
         if sock is not None:

@@ -116,7 +116,9 @@ class Transport(DriverCore[TokenManager]):
                 if not deadline.expired:
                     raise transport_error(failure, method=send.method, path=send.path, cause=cause) from None
             else:
-                if not deadline.expired:
+                # A whole reply read just as the clock ran out is still a reply (for a write, a known
+                # success); only one the deadline actually cut off is not.
+                if not deadline.cut_off:
                     return reply
         # Cut off at the deadline: whatever the exchange gave after that is incomplete.
         cause = f"{deadline.seconds:g} s"
